@@ -1,0 +1,100 @@
+//! headless-dns: an authoritative DNS server for Kubernetes headless Services and StatefulSet
+//! pods.
+//!
+//! Data flows one way: a source ([`source::kube`] or [`source::manifests`]) converts objects to
+//! the slim [`model`] types and sends them to the [`reconcile`]r, the only writer of the
+//! [`index`]; the [`dns`] side answers from the index alone. [`run`] wires it together.
+
+pub mod admin;
+pub mod config;
+pub mod dns;
+pub mod index;
+pub mod model;
+pub mod reconcile;
+pub mod source;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tracing::error;
+
+use crate::admin::Health;
+use crate::config::{Config, SourceConfig};
+use crate::dns::answer::Zone;
+use crate::dns::server::{Handler, ServerError};
+use crate::index::Index;
+use crate::reconcile::State;
+use crate::source::SourceError;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A DNS socket could not be bound.
+    #[error(transparent)]
+    Dns(#[from] ServerError),
+    /// The HTTP listener could not be bound.
+    #[error("cannot listen on {addr} (http): {source}")]
+    Http {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The record source could not start.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// Runs the server with `config` until the process is stopped: binds the sockets, starts the
+/// source and the reconciler, and serves DNS and HTTP.
+pub async fn run(config: Config) -> Result<(), RunError> {
+    let Config { listen, zone, source, http_listen, ttl, log_format: _, endpoints_from, tcp_idle_timeout } = config;
+    let index = Arc::new(Index::new(zone));
+    let health = Arc::new(Health::default());
+    for kind in State::required_kinds(endpoints_from) {
+        health.register(kind);
+    }
+
+    let listeners = dns::server::bind(&listen).await?;
+    let http = match http_listen {
+        Some(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| RunError::Http { addr, source })?)
+        }
+        None => None,
+    };
+
+    let (tx, rx) = mpsc::channel(4096);
+    let state = State::new(index.clone(), health.clone(), endpoints_from);
+    tokio::spawn(reconcile::run(rx, state));
+
+    match source {
+        SourceConfig::Manifests(path) => {
+            if !path.exists() {
+                return Err(SourceError::Manifests { path, reason: "no such file or folder".into() }.into());
+            }
+            let health = health.clone();
+            tokio::spawn(async move {
+                if let Err(error) = source::manifests::run(path, tx, health).await {
+                    error!(%error, "manifests source stopped; serving the last good answers");
+                }
+            });
+        }
+        SourceConfig::Kubernetes { kubeconfig } => {
+            let client = source::kube::client(kubeconfig.as_deref()).await?;
+            source::kube::spawn(client, endpoints_from, tx, health.clone());
+        }
+    }
+
+    if let Some(listener) = http {
+        let (index, health) = (index.clone(), health.clone());
+        tokio::spawn(async move {
+            if let Err(error) = admin::serve(listener, index, health).await {
+                error!(%error, "http server stopped");
+            }
+        });
+    }
+
+    dns::server::serve(listeners, Handler::new(Zone::new(index, ttl)), tcp_idle_timeout).await;
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! Slim, source-independent views of the Kubernetes objects we serve from, and the pure rules that
+//! turn them into DNS records.
+//!
+//! Both sources (the API watch and the manifests folder) convert `k8s_openapi` objects here, at the
+//! edge, with [`ServiceInfo::from_k8s`], [`PodInfo::from_k8s`] and [`SliceInfo::from_k8s`]; only
+//! these slim structs are kept in memory. [`records`] computes the served names of one Service.
+
+pub mod records;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+/// Why an object was skipped. Bad cluster data is logged and skipped, never fatal.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelError {
+    /// `metadata.name` is missing.
+    #[error("object has no metadata.name")]
+    NoName,
+}
+
+/// Identifies an object: namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// The namespace (`default` when the object named none).
+    pub namespace: String,
+    /// The object's name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// Builds a key.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self { namespace: namespace.into(), name: name.into() }
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Result<ObjectKey, ModelError> {
+    let name = meta.name.clone().filter(|n| !n.is_empty()).ok_or(ModelError::NoName)?;
+    let namespace = meta.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".to_owned());
+    Ok(ObjectKey { namespace, name })
+}
+
+/// What kind of Service this is, for DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// `clusterIP: None`: the name answers with the ready endpoints' IPs.
+    Headless,
+    /// A Service with cluster IPs: the name answers with them.
+    ClusterIp(Vec<IpAddr>),
+    /// `type: ExternalName`: the name is an alias of this external name.
+    ExternalName(String),
+}
+
+/// A Service, as much as DNS needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceInfo {
+    /// Namespace and name.
+    pub key: ObjectKey,
+    /// How the name answers.
+    pub kind: ServiceKind,
+    /// The label selector; `None` (or empty, which the API server drops) means the endpoints come
+    /// from EndpointSlices written by someone else.
+    pub selector: Option<BTreeMap<String, String>>,
+    /// `spec.publishNotReadyAddresses`: not-ready endpoints are published too.
+    pub publish_not_ready: bool,
+}
+
+impl ServiceInfo {
+    /// Converts a Service. A ClusterIP Service whose cluster IPs cannot be parsed keeps an empty IP
+    /// list (and so serves nothing) rather than being dropped.
+    pub fn from_k8s(svc: &Service) -> Result<Self, ModelError> {
+        let key = key_of(&svc.metadata)?;
+        let spec = svc.spec.clone().unwrap_or_default();
+        let kind = if spec.type_.as_deref() == Some("ExternalName") {
+            ServiceKind::ExternalName(spec.external_name.clone().unwrap_or_default())
+        } else if spec.cluster_ip.as_deref() == Some("None") {
+            ServiceKind::Headless
+        } else {
+            let mut ips: Vec<IpAddr> = spec
+                .cluster_ips
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .chain(spec.cluster_ip.iter())
+                .filter_map(|s| s.parse().ok())
+                .collect();
+            ips.sort();
+            ips.dedup();
+            ServiceKind::ClusterIp(ips)
+        };
+        let selector = spec.selector.filter(|s| !s.is_empty());
+        Ok(Self { key, kind, selector, publish_not_ready: spec.publish_not_ready_addresses.unwrap_or(false) })
+    }
+}
+
+/// A Pod, as much as the EndpointSlice controller's rules need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodInfo {
+    /// Namespace and name.
+    pub key: ObjectKey,
+    /// `metadata.labels`, matched against Service selectors.
+    pub labels: BTreeMap<String, String>,
+    /// `status.podIPs` (or `status.podIP`), parsed; empty while the pod has no IP.
+    pub ips: Vec<IpAddr>,
+    /// `spec.hostname`.
+    pub hostname: Option<String>,
+    /// `spec.subdomain`.
+    pub subdomain: Option<String>,
+    /// Phase is Succeeded or Failed: never an endpoint.
+    pub terminal: bool,
+    /// The Ready condition is True.
+    pub ready_condition: bool,
+    /// `metadata.deletionTimestamp` is set.
+    pub terminating: bool,
+}
+
+impl PodInfo {
+    /// Converts a Pod.
+    pub fn from_k8s(pod: &Pod) -> Result<Self, ModelError> {
+        let key = key_of(&pod.metadata)?;
+        let status = pod.status.as_ref();
+        let mut ips: Vec<IpAddr> = Vec::new();
+        if let Some(list) = status.and_then(|s| s.pod_ips.as_ref()) {
+            ips.extend(list.iter().filter_map(|p| p.ip.parse::<IpAddr>().ok()));
+        }
+        if let Some(ip) = status.and_then(|s| s.pod_ip.as_deref()).and_then(|s| s.parse().ok())
+            && !ips.contains(&ip)
+        {
+            ips.insert(0, ip);
+        }
+        let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
+        let ready_condition = status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let spec = pod.spec.as_ref();
+        Ok(Self {
+            key,
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            ips,
+            hostname: spec.and_then(|s| s.hostname.clone()).filter(|h| !h.is_empty()),
+            subdomain: spec.and_then(|s| s.subdomain.clone()).filter(|h| !h.is_empty()),
+            terminal: phase == "Succeeded" || phase == "Failed",
+            ready_condition,
+            terminating: pod.metadata.deletion_timestamp.is_some(),
+        })
+    }
+
+    /// Whether this pod is selected by `selector` (every pair must match, as for a Service).
+    pub fn matches(&self, selector: &BTreeMap<String, String>) -> bool {
+        !selector.is_empty() && selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+
+    /// The endpoints this pod contributes to `svc`, by the EndpointSlice controller's rules
+    /// (kubernetes pkg/controller/endpointslice, `podToEndpoint` and `ShouldPodBeInEndpoints`):
+    /// no IP or a terminal phase: none; `ready = publishNotReadyAddresses || (Ready && !terminating)`;
+    /// the hostname is `spec.hostname` only when `spec.subdomain` equals the Service's name.
+    pub fn endpoints_for(&self, svc: &ServiceInfo) -> Vec<Endpoint> {
+        if self.terminal || self.ips.is_empty() || self.key.namespace != svc.key.namespace {
+            return Vec::new();
+        }
+        let ready = svc.publish_not_ready || (self.ready_condition && !self.terminating);
+        let hostname = match (&self.hostname, &self.subdomain) {
+            (Some(h), Some(sub)) if *sub == svc.key.name => Some(h.clone()),
+            _ => None,
+        };
+        self.ips.iter().map(|ip| Endpoint { ip: *ip, hostname: hostname.clone(), ready }).collect()
+    }
+}
+
+/// One endpoint address of a Service.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// The address.
+    pub ip: IpAddr,
+    /// The DNS label the endpoint is published under, if any (else its dashed IP).
+    pub hostname: Option<String>,
+    /// Whether it is published (ready, or the Service publishes not-ready addresses).
+    pub ready: bool,
+}
+
+/// An EndpointSlice, as much as DNS needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceInfo {
+    /// Namespace and name of the slice itself.
+    pub key: ObjectKey,
+    /// The Service it belongs to (label `kubernetes.io/service-name`); `None` if unlabelled.
+    pub service: Option<String>,
+    /// Its endpoints, one per address.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// The label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+impl SliceInfo {
+    /// Converts an EndpointSlice. FQDN slices carry no addresses we can serve and yield no
+    /// endpoints. `conditions.ready` absent counts as ready (discovery.k8s.io/v1 API docs: "nil
+    /// should be interpreted as true").
+    pub fn from_k8s(slice: &EndpointSlice) -> Result<Self, ModelError> {
+        let key = key_of(&slice.metadata)?;
+        let service = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL).cloned());
+        let mut endpoints = Vec::new();
+        if slice.address_type == "IPv4" || slice.address_type == "IPv6" {
+            for ep in &slice.endpoints {
+                let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+                let hostname = ep.hostname.clone().filter(|h| !h.is_empty());
+                for addr in &ep.addresses {
+                    if let Ok(ip) = addr.parse::<IpAddr>() {
+                        endpoints.push(Endpoint { ip, hostname: hostname.clone(), ready });
+                    }
+                }
+            }
+        }
+        Ok(Self { key, service, endpoints })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(yaml: &str) -> PodInfo {
+        PodInfo::from_k8s(&serde_yaml::from_str::<Pod>(yaml).unwrap()).unwrap()
+    }
+
+    fn svc(yaml: &str) -> ServiceInfo {
+        ServiceInfo::from_k8s(&serde_yaml::from_str::<Service>(yaml).unwrap()).unwrap()
+    }
+
+    const HEADLESS: &str =
+        "metadata: {name: nginx, namespace: default}\nspec: {clusterIP: None, selector: {app: nginx}}";
+
+    const READY_POD: &str = "metadata: {name: web-0, namespace: default, labels: {app: nginx}}
+spec: {hostname: web-0, subdomain: nginx, containers: []}
+status: {phase: Running, podIP: 10.244.1.5, conditions: [{type: Ready, status: 'True'}]}";
+
+    #[test]
+    fn ready_pod_with_matching_subdomain_is_a_named_ready_endpoint() {
+        let eps = pod(READY_POD).endpoints_for(&svc(HEADLESS));
+        assert_eq!(
+            eps,
+            vec![Endpoint { ip: "10.244.1.5".parse().unwrap(), hostname: Some("web-0".into()), ready: true }]
+        );
+    }
+
+    #[test]
+    fn hostname_is_dropped_when_subdomain_names_another_service() {
+        let other = svc("metadata: {name: other, namespace: default}\nspec: {clusterIP: None, selector: {app: nginx}}");
+        assert_eq!(pod(READY_POD).endpoints_for(&other)[0].hostname, None);
+    }
+
+    #[test]
+    fn pod_rules_follow_the_endpointslice_controller() {
+        let s = svc(HEADLESS);
+        let unready = READY_POD.replace("'True'", "'False'");
+        assert!(!pod(&unready).endpoints_for(&s)[0].ready);
+        let terminating =
+            READY_POD.replace("namespace: default,", "namespace: default, deletionTimestamp: '2024-01-01T00:00:00Z',");
+        assert!(!pod(&terminating).endpoints_for(&s)[0].ready);
+        let failed = READY_POD.replace("Running", "Failed");
+        assert!(pod(&failed).endpoints_for(&s).is_empty());
+        let no_ip = READY_POD.replace("podIP: 10.244.1.5, ", "");
+        assert!(pod(&no_ip).endpoints_for(&s).is_empty());
+        let pnr = svc(
+            "metadata: {name: nginx, namespace: default}\nspec: {clusterIP: None, publishNotReadyAddresses: true, selector: {app: nginx}}",
+        );
+        assert!(pod(&unready).endpoints_for(&pnr)[0].ready);
+        assert!(pod(&terminating).endpoints_for(&pnr)[0].ready);
+    }
+
+    #[test]
+    fn service_kinds_are_recognised() {
+        assert_eq!(svc(HEADLESS).kind, ServiceKind::Headless);
+        let cip = svc("metadata: {name: api}\nspec: {clusterIP: 10.96.0.10, clusterIPs: [10.96.0.10, 'fd00::a']}");
+        assert_eq!(cip.kind, ServiceKind::ClusterIp(vec!["10.96.0.10".parse().unwrap(), "fd00::a".parse().unwrap()]));
+        assert_eq!(cip.key.namespace, "default");
+        assert_eq!(cip.selector, None);
+        let ext = svc("metadata: {name: ext}\nspec: {type: ExternalName, externalName: example.com}");
+        assert_eq!(ext.kind, ServiceKind::ExternalName("example.com".into()));
+    }
+
+    #[test]
+    fn slice_ready_absent_counts_as_ready() {
+        let s: EndpointSlice = serde_yaml::from_str(
+            "metadata: {name: s1, namespace: default, labels: {kubernetes.io/service-name: db}}
+addressType: IPv4
+endpoints:
+- addresses: [10.0.0.1]
+- addresses: [10.0.0.2]
+  conditions: {ready: false}
+  hostname: db-1",
+        )
+        .unwrap();
+        let s = SliceInfo::from_k8s(&s).unwrap();
+        assert_eq!(s.service.as_deref(), Some("db"));
+        assert!(s.endpoints[0].ready);
+        assert!(!s.endpoints[1].ready);
+        assert_eq!(s.endpoints[1].hostname.as_deref(), Some("db-1"));
+    }
+}

@@ -1,0 +1,492 @@
+//! The reconciler: the one writer of the [`Index`]. It keeps the slim objects both sources send
+//! (Services, Pods, EndpointSlices), works out each Service's endpoints and publishes its names.
+//!
+//! Entry points: [`State::handle`] for one [`SourceEvent`] (then [`State::flush`]), and [`run`],
+//! the task that feeds a channel of events into a `State`. A [`Change::Reset`] is a full relist: any
+//! object it does not contain is deleted (kube-runtime's `Init .. InitDone`), and names that did
+//! not change keep answering throughout.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tracing::{debug, info};
+
+use crate::admin::Health;
+use crate::config::EndpointsFrom;
+use crate::index::Index;
+use crate::model::records::service_names;
+use crate::model::{Endpoint, ObjectKey, PodInfo, ServiceInfo, ServiceKind, SliceInfo};
+
+/// A change to one kind of object.
+#[derive(Debug, Clone)]
+pub enum Change<T> {
+    /// Added or modified.
+    Apply(T),
+    /// Deleted.
+    Delete(ObjectKey),
+    /// The complete current set (a list or relist): everything else is gone.
+    Reset(Vec<T>),
+}
+
+/// What a source tells the reconciler.
+#[derive(Debug, Clone)]
+pub enum SourceEvent {
+    /// A Service changed.
+    Service(Change<ServiceInfo>),
+    /// A Pod changed.
+    Pod(Change<PodInfo>),
+    /// An EndpointSlice changed.
+    Slice(Change<SliceInfo>),
+}
+
+/// The object kinds, as named in logs and health reports.
+pub const KIND_SERVICES: &str = "services";
+/// See [`KIND_SERVICES`].
+pub const KIND_PODS: &str = "pods";
+/// See [`KIND_SERVICES`].
+pub const KIND_SLICES: &str = "endpointslices";
+
+/// The reconciler's state: every object the records depend on, and the derived indexes that make
+/// an update cost proportional to what it touches.
+#[derive(Debug)]
+pub struct State {
+    index: Arc<Index>,
+    health: Arc<Health>,
+    zone_key: String,
+    mode: EndpointsFrom,
+    services: HashMap<ObjectKey, ServiceInfo>,
+    pods: HashMap<ObjectKey, PodInfo>,
+    /// Pod names per namespace, to find a new Service's pods.
+    pods_by_ns: HashMap<String, BTreeSet<String>>,
+    slices: HashMap<ObjectKey, SliceInfo>,
+    /// Slice names per owning Service.
+    slices_by_service: HashMap<ObjectKey, BTreeSet<String>>,
+    /// Pods selected by each Service (pods mode only).
+    members: HashMap<ObjectKey, BTreeSet<String>>,
+    /// Services by (namespace, first selector key, value): candidates for a pod with that label.
+    by_selector: HashMap<(String, String, String), BTreeSet<String>>,
+    /// Services whose names must be recomputed at the next flush.
+    dirty: BTreeSet<ObjectKey>,
+    /// Kinds that have completed a full list at least once.
+    synced: BTreeSet<&'static str>,
+}
+
+impl State {
+    /// A new state writing to `index`.
+    pub fn new(index: Arc<Index>, health: Arc<Health>, mode: EndpointsFrom) -> Self {
+        let zone_key = index.zone_key().to_owned();
+        Self {
+            index,
+            health,
+            zone_key,
+            mode,
+            services: HashMap::new(),
+            pods: HashMap::new(),
+            pods_by_ns: HashMap::new(),
+            slices: HashMap::new(),
+            slices_by_service: HashMap::new(),
+            members: HashMap::new(),
+            by_selector: HashMap::new(),
+            dirty: BTreeSet::new(),
+            synced: BTreeSet::new(),
+        }
+    }
+
+    /// The kinds a source must list before the index is complete, for this endpoints mode.
+    pub fn required_kinds(mode: EndpointsFrom) -> &'static [&'static str] {
+        match mode {
+            EndpointsFrom::Pods => &[KIND_SERVICES, KIND_PODS, KIND_SLICES],
+            EndpointsFrom::Endpointslices => &[KIND_SERVICES, KIND_SLICES],
+        }
+    }
+
+    /// Applies one event. Call [`State::flush`] afterwards (events may be batched before it).
+    pub fn handle(&mut self, event: SourceEvent) {
+        match event {
+            SourceEvent::Service(Change::Apply(s)) => self.apply_service(s),
+            SourceEvent::Service(Change::Delete(k)) => self.delete_service(&k),
+            SourceEvent::Service(Change::Reset(all)) => {
+                let keep: BTreeSet<ObjectKey> = all.iter().map(|s| s.key.clone()).collect();
+                let gone: Vec<ObjectKey> = self.services.keys().filter(|k| !keep.contains(*k)).cloned().collect();
+                gone.iter().for_each(|k| self.delete_service(k));
+                all.into_iter().for_each(|s| self.apply_service(s));
+                self.mark_synced(KIND_SERVICES);
+            }
+            SourceEvent::Pod(_) if self.mode == EndpointsFrom::Endpointslices => {}
+            SourceEvent::Pod(Change::Apply(p)) => self.apply_pod(p),
+            SourceEvent::Pod(Change::Delete(k)) => self.delete_pod(&k),
+            SourceEvent::Pod(Change::Reset(all)) => {
+                let keep: BTreeSet<ObjectKey> = all.iter().map(|p| p.key.clone()).collect();
+                let gone: Vec<ObjectKey> = self.pods.keys().filter(|k| !keep.contains(*k)).cloned().collect();
+                gone.iter().for_each(|k| self.delete_pod(k));
+                all.into_iter().for_each(|p| self.apply_pod(p));
+                self.mark_synced(KIND_PODS);
+            }
+            SourceEvent::Slice(Change::Apply(s)) => self.apply_slice(s),
+            SourceEvent::Slice(Change::Delete(k)) => self.delete_slice(&k),
+            SourceEvent::Slice(Change::Reset(all)) => {
+                let keep: BTreeSet<ObjectKey> = all.iter().map(|s| s.key.clone()).collect();
+                let gone: Vec<ObjectKey> = self.slices.keys().filter(|k| !keep.contains(*k)).cloned().collect();
+                gone.iter().for_each(|k| self.delete_slice(k));
+                all.into_iter().for_each(|s| self.apply_slice(s));
+                self.mark_synced(KIND_SLICES);
+            }
+        }
+    }
+
+    /// Recomputes and publishes every Service touched since the last flush.
+    pub fn flush(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut changed = 0usize;
+        for key in &dirty {
+            if self.recompute(key) {
+                changed += 1;
+            }
+        }
+        if changed > 0 {
+            debug!(services = changed, serial = self.index.serial(), "published changes");
+        }
+        if !self.index.is_synced() && State::required_kinds(self.mode).iter().all(|k| self.synced.contains(k)) {
+            self.index.set_synced(true);
+            info!(names = self.index.len(), services = self.services.len(), "first full sync complete; answering");
+        }
+    }
+
+    fn mark_synced(&mut self, kind: &'static str) {
+        self.synced.insert(kind);
+        self.health.set_synced(kind);
+    }
+
+    /// Whether `svc` takes its endpoints from the pods it selects (else from its slices).
+    fn uses_pods(&self, svc: &ServiceInfo) -> bool {
+        self.mode == EndpointsFrom::Pods && svc.selector.is_some()
+    }
+
+    fn apply_service(&mut self, svc: ServiceInfo) {
+        let key = svc.key.clone();
+        let old = self.services.get(&key);
+        if old == Some(&svc) {
+            return;
+        }
+        let selector_changed = old.map(|o| &o.selector) != Some(&svc.selector);
+        if selector_changed {
+            if let Some(old) = old.cloned() {
+                self.unindex_selector(&old);
+            }
+            self.members.remove(&key);
+            if self.mode == EndpointsFrom::Pods
+                && let Some(sel) = &svc.selector
+            {
+                let first = sel.iter().next().expect("selectors are non-empty");
+                self.by_selector
+                    .entry((key.namespace.clone(), first.0.clone(), first.1.clone()))
+                    .or_default()
+                    .insert(key.name.clone());
+                let members: BTreeSet<String> = self
+                    .pods_by_ns
+                    .get(&key.namespace)
+                    .into_iter()
+                    .flatten()
+                    .filter(|name| {
+                        self.pods
+                            .get(&ObjectKey::new(key.namespace.clone(), (*name).clone()))
+                            .is_some_and(|p| p.matches(sel))
+                    })
+                    .cloned()
+                    .collect();
+                self.members.insert(key.clone(), members);
+            }
+        }
+        self.services.insert(key.clone(), svc);
+        self.dirty.insert(key);
+    }
+
+    fn unindex_selector(&mut self, svc: &ServiceInfo) {
+        if let Some((k, v)) = svc.selector.as_ref().and_then(|s| s.iter().next()) {
+            let slot = (svc.key.namespace.clone(), k.clone(), v.clone());
+            if let Some(set) = self.by_selector.get_mut(&slot) {
+                set.remove(&svc.key.name);
+                if set.is_empty() {
+                    self.by_selector.remove(&slot);
+                }
+            }
+        }
+    }
+
+    fn delete_service(&mut self, key: &ObjectKey) {
+        if let Some(old) = self.services.remove(key) {
+            self.unindex_selector(&old);
+            self.members.remove(key);
+            self.dirty.insert(key.clone());
+        }
+    }
+
+    /// Services in `ns` whose first selector pair is among `labels`.
+    fn candidates(&self, ns: &str, labels: &BTreeMap<String, String>, out: &mut BTreeSet<String>) {
+        for (k, v) in labels {
+            if let Some(set) = self.by_selector.get(&(ns.to_owned(), k.clone(), v.clone())) {
+                out.extend(set.iter().cloned());
+            }
+        }
+    }
+
+    fn apply_pod(&mut self, pod: PodInfo) {
+        let key = pod.key.clone();
+        let old = self.pods.get(&key);
+        if old == Some(&pod) {
+            return;
+        }
+        let mut cands = BTreeSet::new();
+        if let Some(old) = old {
+            self.candidates(&key.namespace, &old.labels, &mut cands);
+        }
+        self.candidates(&key.namespace, &pod.labels, &mut cands);
+        for svc_name in cands {
+            let svc_key = ObjectKey::new(key.namespace.clone(), svc_name);
+            let Some(sel) = self.services.get(&svc_key).and_then(|s| s.selector.as_ref()) else {
+                continue;
+            };
+            let selected = pod.matches(sel);
+            let members = self.members.entry(svc_key.clone()).or_default();
+            let was = if selected { !members.insert(key.name.clone()) } else { members.remove(&key.name) };
+            if selected || was {
+                self.dirty.insert(svc_key);
+            }
+        }
+        self.pods_by_ns.entry(key.namespace.clone()).or_default().insert(key.name.clone());
+        self.pods.insert(key, pod);
+    }
+
+    fn delete_pod(&mut self, key: &ObjectKey) {
+        let Some(old) = self.pods.remove(key) else {
+            return;
+        };
+        if let Some(set) = self.pods_by_ns.get_mut(&key.namespace) {
+            set.remove(&key.name);
+            if set.is_empty() {
+                self.pods_by_ns.remove(&key.namespace);
+            }
+        }
+        let mut cands = BTreeSet::new();
+        self.candidates(&key.namespace, &old.labels, &mut cands);
+        for svc_name in cands {
+            let svc_key = ObjectKey::new(key.namespace.clone(), svc_name);
+            if self.members.get_mut(&svc_key).is_some_and(|m| m.remove(&key.name)) {
+                self.dirty.insert(svc_key);
+            }
+        }
+    }
+
+    fn slice_owner(slice: &SliceInfo) -> Option<ObjectKey> {
+        slice.service.as_ref().map(|s| ObjectKey::new(slice.key.namespace.clone(), s.clone()))
+    }
+
+    fn apply_slice(&mut self, slice: SliceInfo) {
+        let key = slice.key.clone();
+        if self.slices.get(&key) == Some(&slice) {
+            return;
+        }
+        if let Some(old) = self.slices.get(&key).and_then(Self::slice_owner) {
+            if let Some(set) = self.slices_by_service.get_mut(&old) {
+                set.remove(&key.name);
+            }
+            self.dirty.insert(old);
+        }
+        if let Some(owner) = Self::slice_owner(&slice) {
+            self.slices_by_service.entry(owner.clone()).or_default().insert(key.name.clone());
+            self.dirty.insert(owner);
+        }
+        self.slices.insert(key, slice);
+    }
+
+    fn delete_slice(&mut self, key: &ObjectKey) {
+        if let Some(old) = self.slices.remove(key)
+            && let Some(owner) = Self::slice_owner(&old)
+        {
+            if let Some(set) = self.slices_by_service.get_mut(&owner) {
+                set.remove(&key.name);
+                if set.is_empty() {
+                    self.slices_by_service.remove(&owner);
+                }
+            }
+            self.dirty.insert(owner);
+        }
+    }
+
+    /// The endpoints of `svc`, from its pods or its slices.
+    fn endpoints(&self, svc: &ServiceInfo) -> Vec<Endpoint> {
+        if svc.kind != ServiceKind::Headless {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if self.uses_pods(svc) {
+            for name in self.members.get(&svc.key).into_iter().flatten() {
+                if let Some(pod) = self.pods.get(&ObjectKey::new(svc.key.namespace.clone(), name.clone())) {
+                    out.extend(pod.endpoints_for(svc));
+                }
+            }
+        } else {
+            for name in self.slices_by_service.get(&svc.key).into_iter().flatten() {
+                if let Some(slice) = self.slices.get(&ObjectKey::new(svc.key.namespace.clone(), name.clone())) {
+                    out.extend(slice.endpoints.iter().cloned());
+                }
+            }
+        }
+        out
+    }
+
+    fn recompute(&mut self, key: &ObjectKey) -> bool {
+        match self.services.get(key) {
+            None => self.index.withdraw(key),
+            Some(svc) => {
+                let names = service_names(svc, &self.endpoints(svc), &self.zone_key);
+                self.index.publish(key, names)
+            }
+        }
+    }
+}
+
+/// Feeds events from `rx` into `state` until every sender is gone. Events already queued are
+/// applied together before one flush, so a burst costs one publish per Service.
+pub async fn run(mut rx: mpsc::Receiver<SourceEvent>, mut state: State) {
+    while let Some(event) = rx.recv().await {
+        state.handle(event);
+        let mut batched = 1;
+        while batched < 1024 {
+            match rx.try_recv() {
+                Ok(event) => {
+                    state.handle(event);
+                    batched += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        state.flush();
+    }
+    debug!("reconciler stopped: all sources ended");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::Name;
+    use k8s_openapi::api::core::v1::{Pod, Service};
+
+    fn state(mode: EndpointsFrom) -> (State, Arc<Index>) {
+        let index = Arc::new(Index::new(Name::from_ascii("cluster.local.").unwrap()));
+        (State::new(index.clone(), Arc::new(Health::default()), mode), index)
+    }
+
+    fn svc(yaml: &str) -> ServiceInfo {
+        ServiceInfo::from_k8s(&serde_yaml::from_str::<Service>(yaml).unwrap()).unwrap()
+    }
+
+    fn pod(name: &str, ip: &str, ready: bool) -> PodInfo {
+        let yaml = format!(
+            "metadata: {{name: {name}, namespace: default, labels: {{app: nginx}}}}
+spec: {{hostname: {name}, subdomain: nginx, containers: []}}
+status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}}]}}",
+            if ready { "True" } else { "False" }
+        );
+        PodInfo::from_k8s(&serde_yaml::from_str::<Pod>(&yaml).unwrap()).unwrap()
+    }
+
+    const NGINX: &str = "metadata: {name: nginx, namespace: default}\nspec: {clusterIP: None, selector: {app: nginx}}";
+
+    fn a(index: &Index, name: &str) -> Option<Vec<String>> {
+        index.lookup(&format!("{name}.cluster.local.")).map(|d| d.v4.iter().map(|ip| ip.to_string()).collect())
+    }
+
+    fn sync_all(st: &mut State, services: Vec<ServiceInfo>, pods: Vec<PodInfo>) {
+        st.handle(SourceEvent::Service(Change::Reset(services)));
+        st.handle(SourceEvent::Pod(Change::Reset(pods)));
+        st.handle(SourceEvent::Slice(Change::Reset(vec![])));
+        st.flush();
+    }
+
+    #[test]
+    fn index_is_synced_only_after_every_kind_listed() {
+        let (mut st, idx) = state(EndpointsFrom::Pods);
+        st.handle(SourceEvent::Service(Change::Reset(vec![])));
+        st.handle(SourceEvent::Pod(Change::Reset(vec![])));
+        st.flush();
+        assert!(!idx.is_synced());
+        st.handle(SourceEvent::Slice(Change::Reset(vec![])));
+        st.flush();
+        assert!(idx.is_synced());
+    }
+
+    #[test]
+    fn pod_recreated_with_new_ip_replaces_the_old_ip() {
+        let (mut st, idx) = state(EndpointsFrom::Pods);
+        sync_all(&mut st, vec![svc(NGINX)], vec![pod("web-0", "10.0.0.1", true), pod("web-1", "10.0.0.2", true)]);
+        assert_eq!(a(&idx, "web-0.nginx.default.svc").unwrap(), ["10.0.0.1"]);
+        st.handle(SourceEvent::Pod(Change::Delete(ObjectKey::new("default", "web-0"))));
+        st.flush();
+        assert_eq!(a(&idx, "web-0.nginx.default.svc"), None);
+        assert_eq!(a(&idx, "nginx.default.svc").unwrap(), ["10.0.0.2"]);
+        st.handle(SourceEvent::Pod(Change::Apply(pod("web-0", "10.0.0.9", false))));
+        st.flush();
+        assert_eq!(a(&idx, "web-0.nginx.default.svc"), None, "not ready yet");
+        st.handle(SourceEvent::Pod(Change::Apply(pod("web-0", "10.0.0.9", true))));
+        st.flush();
+        assert_eq!(a(&idx, "web-0.nginx.default.svc").unwrap(), ["10.0.0.9"]);
+        assert_eq!(a(&idx, "nginx.default.svc").unwrap(), ["10.0.0.2", "10.0.0.9"]);
+    }
+
+    #[test]
+    fn relist_removes_objects_that_were_not_relisted() {
+        let (mut st, idx) = state(EndpointsFrom::Pods);
+        sync_all(&mut st, vec![svc(NGINX)], vec![pod("web-0", "10.0.0.1", true), pod("web-1", "10.0.0.2", true)]);
+        st.handle(SourceEvent::Pod(Change::Reset(vec![pod("web-1", "10.0.0.2", true)])));
+        st.flush();
+        assert_eq!(a(&idx, "web-0.nginx.default.svc"), None);
+        assert_eq!(a(&idx, "nginx.default.svc").unwrap(), ["10.0.0.2"]);
+        st.handle(SourceEvent::Service(Change::Reset(vec![])));
+        st.flush();
+        assert_eq!(a(&idx, "nginx.default.svc"), None);
+        assert!(idx.lookup("default.svc.cluster.local.").is_none());
+    }
+
+    #[test]
+    fn relabelled_pod_leaves_the_service() {
+        let (mut st, idx) = state(EndpointsFrom::Pods);
+        sync_all(&mut st, vec![svc(NGINX)], vec![pod("web-0", "10.0.0.1", true)]);
+        let mut moved = pod("web-0", "10.0.0.1", true);
+        moved.labels.insert("app".into(), "other".into());
+        st.handle(SourceEvent::Pod(Change::Apply(moved)));
+        st.flush();
+        assert_eq!(a(&idx, "nginx.default.svc"), None);
+    }
+
+    #[test]
+    fn selectorless_service_uses_its_slices_and_endpointslices_mode_ignores_pods() {
+        for mode in [EndpointsFrom::Pods, EndpointsFrom::Endpointslices] {
+            let (mut st, idx) = state(mode);
+            let db = svc("metadata: {name: db, namespace: default}\nspec: {clusterIP: None}");
+            let slice = |name: &str, ips: &[&str]| SliceInfo {
+                key: ObjectKey::new("default", name),
+                service: Some("db".into()),
+                endpoints: ips
+                    .iter()
+                    .map(|ip| Endpoint { ip: ip.parse().unwrap(), hostname: None, ready: true })
+                    .collect(),
+            };
+            sync_all(&mut st, vec![db, svc(NGINX)], vec![pod("web-0", "10.0.0.1", true)]);
+            st.handle(SourceEvent::Slice(Change::Apply(slice("db-a", &["10.1.0.1", "10.1.0.2"]))));
+            st.handle(SourceEvent::Slice(Change::Apply(slice("db-b", &["10.1.0.2"]))));
+            st.flush();
+            assert_eq!(a(&idx, "db.default.svc").unwrap(), ["10.1.0.1", "10.1.0.2"]);
+            assert_eq!(a(&idx, "10-1-0-2.db.default.svc").unwrap(), ["10.1.0.2"]);
+            let nginx = a(&idx, "nginx.default.svc");
+            match mode {
+                EndpointsFrom::Pods => assert_eq!(nginx.unwrap(), ["10.0.0.1"]),
+                EndpointsFrom::Endpointslices => assert_eq!(nginx, None, "no slices for nginx"),
+            }
+            st.handle(SourceEvent::Slice(Change::Delete(ObjectKey::new("default", "db-a"))));
+            st.flush();
+            assert_eq!(a(&idx, "db.default.svc").unwrap(), ["10.1.0.2"]);
+        }
+    }
+}

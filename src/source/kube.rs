@@ -1,0 +1,151 @@
+//! The Kubernetes API source: one kube-runtime `watcher` per object kind (list, then watch from
+//! the list's resourceVersion, relist on `410 Gone`), with the default backoff. Errors are logged,
+//! recorded in [`Health`] and retried; they never end the watch.
+//!
+//! A relist arrives as `Init`, `InitApply`..., `InitDone`: the objects are buffered and sent as one
+//! [`Change::Reset`], so that objects deleted while we were not watching disappear (the API only
+//! shows them by their absence) and unchanged ones never blink.
+//!
+//! Entry points: [`client`] then [`spawn`].
+
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::SourceError;
+use crate::admin::Health;
+use crate::config::EndpointsFrom;
+use crate::model::{ModelError, ObjectKey, PodInfo, ServiceInfo, SliceInfo};
+use crate::reconcile::{Change, KIND_PODS, KIND_SERVICES, KIND_SLICES, SourceEvent};
+
+/// Builds a client from `kubeconfig`, or else from `KUBECONFIG`, `~/.kube/config` or the
+/// in-cluster service account, in that order.
+pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, SourceError> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|source| SourceError::Kubeconfig { path: path.to_owned(), source })?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|source| SourceError::Kubeconfig { path: path.to_owned(), source })?
+        }
+        None => kube::Config::infer().await.map_err(SourceError::Infer)?,
+    };
+    info!(server = %config.cluster_url, "using the Kubernetes API");
+    Client::try_from(config).map_err(SourceError::Client)
+}
+
+/// Starts the watches `mode` needs: Services and EndpointSlices always, Pods in `pods` mode.
+pub fn spawn(
+    client: Client,
+    mode: EndpointsFrom,
+    tx: mpsc::Sender<SourceEvent>,
+    health: Arc<Health>,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![
+        tokio::spawn(
+            watch(
+                Api::<Service>::all(client.clone()),
+                KIND_SERVICES,
+                ServiceInfo::from_k8s,
+                SourceEvent::Service,
+                tx.clone(),
+                health.clone(),
+            )
+            .instrument(info_span!("watch", kind = KIND_SERVICES)),
+        ),
+        tokio::spawn(
+            watch(
+                Api::<EndpointSlice>::all(client.clone()),
+                KIND_SLICES,
+                SliceInfo::from_k8s,
+                SourceEvent::Slice,
+                tx.clone(),
+                health.clone(),
+            )
+            .instrument(info_span!("watch", kind = KIND_SLICES)),
+        ),
+    ];
+    if mode == EndpointsFrom::Pods {
+        tasks.push(tokio::spawn(
+            watch(Api::<Pod>::all(client), KIND_PODS, PodInfo::from_k8s, SourceEvent::Pod, tx, health)
+                .instrument(info_span!("watch", kind = KIND_PODS)),
+        ));
+    }
+    tasks
+}
+
+/// The key of a deleted object.
+fn key_of<K: Resource>(obj: &K) -> ObjectKey {
+    ObjectKey::new(obj.namespace().unwrap_or_else(|| "default".into()), obj.name_any())
+}
+
+/// Watches one kind until the receiver is gone.
+async fn watch<K, T>(
+    api: Api<K>,
+    kind: &'static str,
+    convert: fn(&K) -> Result<T, ModelError>,
+    wrap: fn(Change<T>) -> SourceEvent,
+    tx: mpsc::Sender<SourceEvent>,
+    health: Arc<Health>,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    let convert_logged = |obj: &K| match convert(obj) {
+        Ok(t) => Some(t),
+        Err(error) => {
+            warn!(%error, name = %key_of(obj), "skipping object");
+            None
+        }
+    };
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let mut buffer: Option<Vec<T>> = None;
+    while let Some(item) = stream.next().await {
+        let change = match item {
+            Ok(Event::Init) => {
+                debug!("list started");
+                buffer = Some(Vec::new());
+                continue;
+            }
+            Ok(Event::InitApply(obj)) => {
+                if let (Some(b), Some(t)) = (buffer.as_mut(), convert_logged(&obj)) {
+                    b.push(t);
+                }
+                continue;
+            }
+            Ok(Event::InitDone) => {
+                let all = buffer.take().unwrap_or_default();
+                info!(objects = all.len(), "list complete");
+                Change::Reset(all)
+            }
+            Ok(Event::Apply(obj)) => match convert_logged(&obj) {
+                Some(t) => Change::Apply(t),
+                None => Change::Delete(key_of(&obj)),
+            },
+            Ok(Event::Delete(obj)) => Change::Delete(key_of(&obj)),
+            Err(error) => {
+                // Recoverable: the backoff wrapper waits and the watcher lists or re-watches.
+                warn!(%error, "watch error; retrying");
+                health.set_error(kind, error.to_string());
+                continue;
+            }
+        };
+        health.set_event(kind);
+        if tx.send(wrap(change)).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The manifests source: Services, Pods and EndpointSlices read from a YAML file or a folder of
+//! them (recursively: `*.yaml`, `*.yml`, `*.json`), as `kubectl get -o yaml` prints them:
+//! multi-document files and `kind: List` included. Pod IPs and conditions come from `status`.
+//!
+//! The path is watched; after a change settles, everything is re-read and sent as one
+//! [`Change::Reset`] per kind, so saving a file changes the answers within a second. A bad document
+//! is reported with its file and line and skipped; the rest keeps serving.
+//!
+//! Entry points: [`load`] (pure read) and [`run`] (read, then watch).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use notify::{RecursiveMode, Watcher};
+use serde_yaml::Value;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::SourceError;
+use crate::admin::Health;
+use crate::model::{PodInfo, ServiceInfo, SliceInfo};
+use crate::reconcile::{Change, KIND_PODS, KIND_SERVICES, KIND_SLICES, SourceEvent};
+
+/// One document that could not be used, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: document {document}: {reason}")]
+pub struct ManifestError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line where the problem is (or where the document starts).
+    pub line: usize,
+    /// 1-based index of the document in the file.
+    pub document: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Everything read from the manifests.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Services.
+    pub services: Vec<ServiceInfo>,
+    /// Pods.
+    pub pods: Vec<PodInfo>,
+    /// EndpointSlices.
+    pub slices: Vec<SliceInfo>,
+    /// Documents that were skipped, and why.
+    pub errors: Vec<ManifestError>,
+}
+
+/// The files under `path` (itself if it is a file), sorted; hidden files and folders (editor swap
+/// files, `..data` links of a ConfigMap volume are followed through their target) are skipped.
+fn files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let p = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Splits a YAML stream into documents at `---` lines, with each document's first line number
+/// (1-based). Splitting ourselves lets one broken document be skipped without losing the rest.
+fn documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        let is_separator = line.starts_with("---") && line[3..].trim().is_empty();
+        if is_separator {
+            docs.push((start, std::mem::take(&mut current)));
+            start = i + 2;
+        } else if line.trim_end() == "..." {
+            // YAML document end marker.
+            continue;
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    docs.push((start, current));
+    docs
+}
+
+/// Reads every manifest under `path`.
+pub fn load(path: &Path) -> Result<Loaded, SourceError> {
+    let mut loaded = Loaded::default();
+    let list = files(path).map_err(|e| SourceError::Manifests { path: path.to_owned(), reason: e.to_string() })?;
+    for file in list {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                loaded.errors.push(ManifestError {
+                    file: file.clone(),
+                    line: 1,
+                    document: 1,
+                    reason: format!("cannot read: {e}"),
+                });
+                continue;
+            }
+        };
+        for (n, (start, doc)) in documents(&text).into_iter().enumerate() {
+            let err = |line: usize, reason: String| ManifestError { file: file.clone(), line, document: n + 1, reason };
+            let value: Value = match serde_yaml::from_str(&doc) {
+                Ok(v) => v,
+                Err(e) => {
+                    let line = e.location().map_or(start, |l| start + l.line() - 1);
+                    loaded.errors.push(err(line, format!("invalid YAML: {e}")));
+                    continue;
+                }
+            };
+            if let Err(reason) = add_object(&mut loaded, value) {
+                loaded.errors.push(err(start, reason));
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+/// Adds one object (or every item of a `List`) to `loaded`. Kinds we do not serve are ignored.
+fn add_object(loaded: &mut Loaded, value: Value) -> Result<(), String> {
+    if value.is_null() {
+        return Ok(()); // an empty document
+    }
+    let kind = value.get("kind").and_then(Value::as_str).ok_or("no `kind` field")?.to_owned();
+    let mut errors = Vec::new();
+    match kind.as_str() {
+        "Service" => {
+            let svc: Service = serde_yaml::from_value(value).map_err(|e| format!("bad Service: {e}"))?;
+            loaded.services.push(ServiceInfo::from_k8s(&svc).map_err(|e| format!("bad Service: {e}"))?);
+        }
+        "Pod" => {
+            let pod: Pod = serde_yaml::from_value(value).map_err(|e| format!("bad Pod: {e}"))?;
+            loaded.pods.push(PodInfo::from_k8s(&pod).map_err(|e| format!("bad Pod: {e}"))?);
+        }
+        "EndpointSlice" => {
+            let s: EndpointSlice = serde_yaml::from_value(value).map_err(|e| format!("bad EndpointSlice: {e}"))?;
+            loaded.slices.push(SliceInfo::from_k8s(&s).map_err(|e| format!("bad EndpointSlice: {e}"))?);
+        }
+        k if k == "List" || k.ends_with("List") => {
+            let items = value.get("items").and_then(Value::as_sequence).cloned().unwrap_or_default();
+            for (i, item) in items.into_iter().enumerate() {
+                if let Err(e) = add_object(loaded, item) {
+                    errors.push(format!("item {i}: {e}"));
+                }
+            }
+        }
+        other => debug!(kind = other, "ignoring a kind that is not served"),
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+}
+
+/// Loads `path`, sends the result, logs bad documents.
+async fn reload(path: &Path, tx: &mpsc::Sender<SourceEvent>, health: &Health) -> bool {
+    let path = path.to_owned();
+    let loaded = match tokio::task::spawn_blocking(move || load(&path)).await {
+        Ok(Ok(l)) => l,
+        Ok(Err(error)) => {
+            warn!(%error, "cannot read manifests; keeping the last good answers");
+            return true;
+        }
+        Err(_) => return true,
+    };
+    for error in &loaded.errors {
+        warn!(file = %error.file.display(), line = error.line, document = error.document, reason = %error.reason, "skipping manifest document");
+    }
+    info!(
+        services = loaded.services.len(),
+        pods = loaded.pods.len(),
+        endpointslices = loaded.slices.len(),
+        skipped = loaded.errors.len(),
+        "manifests loaded"
+    );
+    let Loaded { services, pods, slices, .. } = loaded;
+    for (kind, event) in [
+        (KIND_SERVICES, SourceEvent::Service(Change::Reset(services))),
+        (KIND_PODS, SourceEvent::Pod(Change::Reset(pods))),
+        (KIND_SLICES, SourceEvent::Slice(Change::Reset(slices))),
+    ] {
+        if tx.send(event).await.is_err() {
+            return false;
+        }
+        health.set_synced(kind);
+    }
+    true
+}
+
+/// How long the folder must be quiet after a change before it is re-read (an editor's save is
+/// often several events).
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// Loads `path` and keeps watching it, re-sending everything after each change.
+pub async fn run(path: PathBuf, tx: mpsc::Sender<SourceEvent>, health: Arc<Health>) -> Result<(), SourceError> {
+    if !path.exists() {
+        return Err(SourceError::Manifests { path, reason: "no such file or folder".into() });
+    }
+    let (change_tx, mut change_rx) = mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res
+            && !ev.kind.is_access()
+        {
+            let _ = change_tx.send(());
+        }
+    })
+    .map_err(|e| SourceError::Manifests { path: path.clone(), reason: e.to_string() })?;
+    // Watch the folder (a single file's parent, so that editors' rename-on-save is seen).
+    let watched = if path.is_dir() {
+        path.clone()
+    } else {
+        path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
+    };
+    watcher
+        .watch(&watched, RecursiveMode::Recursive)
+        .map_err(|e| SourceError::Manifests { path: watched.clone(), reason: e.to_string() })?;
+    info!(path = %path.display(), "serving from manifests; watching for changes");
+    if !reload(&path, &tx, &health).await {
+        return Ok(());
+    }
+    while change_rx.recv().await.is_some() {
+        // Let a burst of events settle, then read once.
+        while let Ok(Some(())) = tokio::time::timeout(SETTLE, change_rx.recv()).await {}
+        if !reload(&path, &tx, &health).await {
+            return Ok(());
+        }
+    }
+    drop(watcher);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_document_files_lists_and_bad_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.yaml"),
+            "apiVersion: v1
+kind: Service
+metadata: {name: nginx}
+spec: {clusterIP: None, selector: {app: nginx}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, labels: {app: nginx}}
+spec: {containers: [{name: c, image: nginx}]
+---
+apiVersion: v1
+kind: List
+items:
+- kind: Pod
+  metadata: {name: web-1, labels: {app: nginx}}
+  status: {podIP: 10.0.0.2}
+- kind: ConfigMap
+  metadata: {name: ignored}
+",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(".swap.yaml"), "not: [valid").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        let loaded = load(dir.path()).unwrap();
+        assert_eq!(loaded.services.len(), 1);
+        assert_eq!(loaded.pods.len(), 1, "web-1 from the List; web-0's document is broken");
+        assert_eq!(loaded.pods[0].key.name, "web-1");
+        assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+        let e = &loaded.errors[0];
+        assert_eq!(e.document, 2);
+        assert!(e.file.ends_with("a.yaml"));
+        assert!((6..=10).contains(&e.line), "line {} should point into document 2", e.line);
+        assert!(e.to_string().contains("a.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn documents_without_kind_or_with_wrong_shape_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x.yml");
+        std::fs::write(&f, "metadata: {name: a}\n---\nkind: Pod\nmetadata: {name: [1]}\n---\n").unwrap();
+        let loaded = load(&f).unwrap();
+        assert_eq!(loaded.errors.len(), 2, "{:?}", loaded.errors);
+        assert!(loaded.errors[0].reason.contains("kind"));
+        assert_eq!(loaded.errors[1].line, 3);
+    }
+}
