@@ -105,8 +105,8 @@ async fn readyz(State(st): State<AppState>) -> (StatusCode, String) {
 
 /// Serves the HTTP endpoints on an already bound listener until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, index: Arc<Index>, health: Arc<Health>) -> std::io::Result<()> {
-    let addr: Option<SocketAddr> = listener.local_addr().ok();
-    info!(addr = ?addr, "http listening");
+    let addr = listener.local_addr().map(|a: SocketAddr| a.to_string()).unwrap_or_default();
+    info!(addr, "http listening");
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -208,8 +208,9 @@ pub async fn bind(addrs: &[SocketAddr]) -> Result<Vec<Listener>, ServerError> {
 pub async fn serve(listeners: Vec<Listener>, handler: Handler, tcp_idle_timeout: Duration) {
     let mut server = Server::new(handler);
     for l in listeners {
-        let addr = l.udp.local_addr().ok();
-        info!(udp = ?addr, tcp = ?l.tcp.local_addr().ok(), "dns listening");
+        let udp = l.udp.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let tcp = l.tcp.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        info!(udp, tcp, "dns listening");
         server.register_socket(l.udp);
         server.register_listener(l.tcp, tcp_idle_timeout, 64 * 1024);
     }
