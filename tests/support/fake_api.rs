@@ -67,14 +67,9 @@ impl FakeApi {
     ///
     /// Must be called inside a tokio runtime.
     pub async fn start() -> FakeApi {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("fake api: bind 127.0.0.1:0");
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("fake api: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("fake api: local_addr");
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
             ^ u64::from(addr.port());
         let (partition_epoch, _) = watch::channel(0u64);
         let (stopped, _) = watch::channel(false);
@@ -89,18 +84,12 @@ impl FakeApi {
             .fallback(handle)
             .with_state(inner.clone())
             .into_make_service_with_connect_info::<ConnHandle>();
-        let fake_listener = FakeListener {
-            listener,
-            inner: Arc::downgrade(&inner),
-        };
+        let fake_listener = FakeListener { listener, inner: Arc::downgrade(&inner) };
         let task = tokio::spawn(async move {
             let _ = axum::serve(fake_listener, app).await;
         });
         *lock(&inner.server_task) = Some(task);
-        FakeApi {
-            _stop_on_drop: Arc::new(StopOnDrop(inner.clone())),
-            inner,
-        }
+        FakeApi { _stop_on_drop: Arc::new(StopOnDrop(inner.clone())), inner }
     }
 
     /// The server's base URL, `http://127.0.0.1:PORT`.
@@ -172,12 +161,8 @@ impl FakeApi {
     /// frozen by a partition are left alone (they end when the partition ends).
     pub fn disconnect_watches(&self) {
         let mut st = self.inner.state();
-        let ids: Vec<u64> = st
-            .watches
-            .iter()
-            .filter(|(_, w)| !w.frozen.load(Ordering::SeqCst))
-            .map(|(id, _)| *id)
-            .collect();
+        let ids: Vec<u64> =
+            st.watches.iter().filter(|(_, w)| !w.frozen.load(Ordering::SeqCst)).map(|(id, _)| *id).collect();
         for id in ids {
             if let Some(w) = st.watches.remove(&id) {
                 let _ = w.tx.send(WatchMsg::End);
@@ -202,12 +187,8 @@ impl FakeApi {
         } else if !on && st.partitioned {
             st.partitioned = false;
             self.inner.partition_epoch.send_modify(|e| *e += 1);
-            let frozen: Vec<u64> = st
-                .watches
-                .iter()
-                .filter(|(_, w)| w.frozen.load(Ordering::SeqCst))
-                .map(|(id, _)| *id)
-                .collect();
+            let frozen: Vec<u64> =
+                st.watches.iter().filter(|(_, w)| w.frozen.load(Ordering::SeqCst)).map(|(id, _)| *id).collect();
             for id in frozen {
                 if let Some(w) = st.watches.remove(&id) {
                     let _ = w.tx.send(WatchMsg::Abort);
@@ -235,9 +216,7 @@ impl FakeApi {
         let st = self.inner.state();
         for w in st.watches.values() {
             if w.bookmarks && !w.frozen.load(Ordering::SeqCst) {
-                let _ = w
-                    .tx
-                    .send(WatchMsg::Line(bookmark_line(w.kind, st.rv, false)));
+                let _ = w.tx.send(WatchMsg::Line(bookmark_line(w.kind, st.rv, false)));
             }
         }
     }
@@ -246,12 +225,7 @@ impl FakeApi {
     /// `"EndpointSlice"`), frozen ones included: lets a test wait until the client is watching.
     pub fn open_watches(&self, kind: &str) -> usize {
         let kind = Kind::parse(kind);
-        self.inner
-            .state()
-            .watches
-            .values()
-            .filter(|w| w.kind == kind)
-            .count()
+        self.inner.state().watches.values().filter(|w| w.kind == kind).count()
     }
 
     /// Number of list requests answered with HTTP 200 so far for a kind, every page counted (a
@@ -281,6 +255,12 @@ impl FakeApi {
         self.inner.shutdown();
     }
 
+    /// Number of requests currently held (unanswered) by a partition: lets a test wait until a
+    /// client is stuck on one.
+    pub fn held_requests(&self) -> usize {
+        self.inner.state().held
+    }
+
     /// The current (latest) global resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.inner.state().rv
@@ -292,11 +272,7 @@ impl FakeApi {
     /// On an unknown kind.
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         let kind = Kind::parse(kind);
-        self.inner
-            .state()
-            .objects(kind)
-            .get(&(namespace.to_string(), name.to_string()))
-            .cloned()
+        self.inner.state().objects(kind).get(&(namespace.to_string(), name.to_string())).cloned()
     }
 }
 
@@ -322,9 +298,8 @@ impl Kind {
     }
 
     fn parse(s: &str) -> Kind {
-        Kind::from_name(s).unwrap_or_else(|| {
-            panic!("fake api: unknown kind {s:?} (want Pod, Service or EndpointSlice)")
-        })
+        Kind::from_name(s)
+            .unwrap_or_else(|| panic!("fake api: unknown kind {s:?} (want Pod, Service or EndpointSlice)"))
     }
 
     fn name(self) -> &'static str {
@@ -358,9 +333,7 @@ impl Kind {
     }
 
     fn from_group_plural(group: &str, plural: &str) -> Option<Kind> {
-        [Kind::Pod, Kind::Service, Kind::EndpointSlice]
-            .into_iter()
-            .find(|k| k.group() == group && k.plural() == plural)
+        [Kind::Pod, Kind::Service, Kind::EndpointSlice].into_iter().find(|k| k.group() == group && k.plural() == plural)
     }
 }
 
@@ -420,6 +393,7 @@ struct ApiState {
     next_id: u64,
     uid_seed: u64,
     partitioned: bool,
+    held: usize,
     failing: Option<u16>,
     max_page: usize,
     stopped: bool,
@@ -439,6 +413,7 @@ impl ApiState {
             next_id: 1,
             uid_seed,
             partitioned: false,
+            held: 0,
             failing: None,
             max_page: 0,
             stopped: false,
@@ -515,11 +490,7 @@ impl Inner {
         let kind = Kind::parse(&kind_name);
         match obj.get("apiVersion").and_then(Value::as_str) {
             None => obj["apiVersion"] = json!(kind.api_version()),
-            Some(v) => assert_eq!(
-                v,
-                kind.api_version(),
-                "fake api: apply: wrong apiVersion for {kind_name}"
-            ),
+            Some(v) => assert_eq!(v, kind.api_version(), "fake api: apply: wrong apiVersion for {kind_name}"),
         }
         if !obj.get("metadata").is_some_and(Value::is_object) {
             obj["metadata"] = json!({});
@@ -543,38 +514,19 @@ impl Inner {
         st.rv += 1;
         let rv = st.rv;
         let prev = st.objects(kind).get(&key).cloned();
-        let meta = &mut obj["metadata"];
-        if !meta.get("uid").is_some_and(|u| u.as_str().is_some_and(|s| !s.is_empty())) {
-            let uid = match prev.as_ref().and_then(|p| p["metadata"].get("uid")) {
-                Some(u) => u.clone(),
-                None => json!(st.new_uid()),
-            };
-            obj["metadata"]["uid"] = uid;
+        let prev_meta = |field: &str| prev.as_ref().and_then(|p| p["metadata"].get(field).cloned());
+        if !has_text(&obj["metadata"], "uid") {
+            obj["metadata"]["uid"] = prev_meta("uid").unwrap_or_else(|| json!(st.new_uid()));
         }
-        let meta = &mut obj["metadata"];
-        if !meta
-            .get("creationTimestamp")
-            .is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty()))
-        {
-            meta["creationTimestamp"] = prev
-                .as_ref()
-                .and_then(|p| p["metadata"].get("creationTimestamp").cloned())
-                .unwrap_or_else(|| json!(now_rfc3339()));
+        if !has_text(&obj["metadata"], "creationTimestamp") {
+            obj["metadata"]["creationTimestamp"] =
+                prev_meta("creationTimestamp").unwrap_or_else(|| json!(now_rfc3339()));
         }
-        meta["resourceVersion"] = json!(rv.to_string());
+        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
 
-        st.objects
-            .entry(kind)
-            .or_default()
-            .insert(key, obj.clone());
+        st.objects.entry(kind).or_default().insert(key, obj.clone());
         let etype = if prev.is_some() { "MODIFIED" } else { "ADDED" };
-        st.publish(HistEntry {
-            rv,
-            kind,
-            etype,
-            obj,
-            prev,
-        });
+        st.publish(HistEntry { rv, kind, etype, obj, prev });
     }
 
     fn delete(&self, kind: Kind, namespace: &str, name: &str) {
@@ -586,13 +538,7 @@ impl Inner {
         st.rv += 1;
         let rv = st.rv;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-        st.publish(HistEntry {
-            rv,
-            kind,
-            etype: "DELETED",
-            obj,
-            prev: None,
-        });
+        st.publish(HistEntry { rv, kind, etype: "DELETED", obj, prev: None });
     }
 
     fn shutdown(&self) {
@@ -648,10 +594,7 @@ impl Inner {
 
     fn list(&self, kind: Kind, filter: &Filter, q: &HashMap<String, String>) -> Response {
         let mut st = self.state();
-        let limit = q
-            .get("limit")
-            .and_then(|l| l.parse::<usize>().ok())
-            .filter(|&l| l > 0);
+        let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|&l| l > 0);
         let cap = match (limit, st.max_page) {
             (Some(l), 0) => Some(l),
             (Some(l), m) => Some(l.min(m)),
@@ -726,16 +669,9 @@ impl Inner {
 
     fn get_one(&self, kind: Kind, namespace: &str, name: &str) -> Response {
         let st = self.state();
-        match st
-            .objects(kind)
-            .get(&(namespace.to_string(), name.to_string()))
-        {
+        match st.objects(kind).get(&(namespace.to_string(), name.to_string())) {
             Some(obj) => json_response(StatusCode::OK, obj),
-            None => status_response(
-                404,
-                "NotFound",
-                &format!("{} \"{name}\" not found", kind.plural()),
-            ),
+            None => status_response(404, "NotFound", &format!("{} \"{name}\" not found", kind.plural())),
         }
     }
 
@@ -760,11 +696,7 @@ impl Inner {
             match rv_param.parse::<u64>() {
                 Ok(v) => Some(v),
                 Err(_) => {
-                    return status_response(
-                        400,
-                        "BadRequest",
-                        &format!("invalid resource version: {rv_param:?}"),
-                    );
+                    return status_response(400, "BadRequest", &format!("invalid resource version: {rv_param:?}"));
                 }
             }
         };
@@ -774,16 +706,11 @@ impl Inner {
         st.counters.entry(kind).or_default().watches += 1;
         match from {
             Some(v) if v < st.compacted_rv => {
-                let status = status_json(
-                    410,
-                    "Expired",
-                    &format!("too old resource version: {v} ({})", st.compacted_rv),
-                );
+                let status =
+                    status_json(410, "Expired", &format!("too old resource version: {v} ({})", st.compacted_rv));
                 drop(st);
                 let line = event_line("ERROR", &status);
-                let body = Body::from_stream(futures::stream::once(async move {
-                    Ok::<String, io::Error>(line)
-                }));
+                let body = Body::from_stream(futures::stream::once(async move { Ok::<String, io::Error>(line) }));
                 return watch_response(body);
             }
             Some(v) => {
@@ -804,23 +731,10 @@ impl Inner {
         }
         let id = st.id();
         let frozen = Arc::new(AtomicBool::new(false));
-        st.watches.insert(
-            id,
-            WatchReg {
-                kind,
-                filter,
-                bookmarks,
-                frozen: frozen.clone(),
-                tx,
-                conn,
-            },
-        );
+        st.watches.insert(id, WatchReg { kind, filter, bookmarks, frozen: frozen.clone(), tx, conn });
         drop(st);
 
-        let guard = WatchGuard {
-            inner: Arc::downgrade(self),
-            id,
-        };
+        let guard = WatchGuard { inner: Arc::downgrade(self), id };
         let stream = async_stream::stream! {
             let _guard = guard;
             let mut rx = rx;
@@ -872,6 +786,16 @@ impl Drop for WatchGuard {
     }
 }
 
+/// Counts a request held by a partition while it lives.
+struct HeldGuard(Arc<Inner>);
+
+impl Drop for HeldGuard {
+    fn drop(&mut self) {
+        let mut st = self.0.state();
+        st.held = st.held.saturating_sub(1);
+    }
+}
+
 /// Stops the server when the last `FakeApi` handle goes away.
 struct StopOnDrop(Arc<Inner>);
 
@@ -892,13 +816,11 @@ enum Gate {
 }
 
 async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
-    let conn = req
-        .extensions()
-        .get::<ConnectInfo<ConnHandle>>()
-        .map(|c| c.0.0.clone());
+    let conn = req.extensions().get::<ConnectInfo<ConnHandle>>().map(|c| c.0.0.clone());
     let gate = {
-        let st = inner.state();
+        let mut st = inner.state();
         if st.partitioned {
+            st.held += 1;
             Gate::Hold(*inner.partition_epoch.borrow())
         } else if let Some(code) = st.failing {
             Gate::Fail(code)
@@ -908,6 +830,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     };
     match gate {
         Gate::Hold(epoch) => {
+            let _held = HeldGuard(inner.clone());
             inner.wait_partition_end(epoch).await;
             // Drop the connection without a response: the kill makes hyper's write fail.
             if let Some(conn) = conn {
@@ -916,21 +839,13 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             return status_response(503, "ServiceUnavailable", "partitioned");
         }
         Gate::Fail(code) => {
-            return status_response(
-                code,
-                reason_for(code),
-                &format!("fake api: injected failure (HTTP {code})"),
-            );
+            return status_response(code, reason_for(code), &format!("fake api: injected failure (HTTP {code})"));
         }
         Gate::Pass => {}
     }
 
     if req.method() != Method::GET {
-        return status_response(
-            405,
-            "MethodNotAllowed",
-            "fake api: only GET (list, watch, get) is served",
-        );
+        return status_response(405, "MethodNotAllowed", "fake api: only GET (list, watch, get) is served");
     }
     let path = req.uri().path();
     let q = parse_query(req.uri().query().unwrap_or(""));
@@ -946,11 +861,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         );
     }
     let Some(route) = parse_path(path) else {
-        return status_response(
-            404,
-            "NotFound",
-            &format!("the server could not find the requested resource ({path})"),
-        );
+        return status_response(404, "NotFound", &format!("the server could not find the requested resource ({path})"));
     };
     if let Some(name) = &route.name {
         let ns = route.namespace.as_deref().unwrap_or("");
@@ -992,18 +903,11 @@ fn parse_path(path: &str) -> Option<Route> {
     let (namespace, plural, name) = match rest {
         [plural] => (None, *plural, None),
         ["namespaces", ns, plural] => (Some(ns.to_string()), *plural, None),
-        ["namespaces", ns, plural, name] => {
-            (Some(ns.to_string()), *plural, Some(name.to_string()))
-        }
+        ["namespaces", ns, plural, name] => (Some(ns.to_string()), *plural, Some(name.to_string())),
         _ => return None,
     };
     let kind = Kind::from_group_plural(group, plural)?;
-    Some(Route {
-        kind,
-        namespace,
-        name,
-        watch,
-    })
+    Some(Route { kind, namespace, name, watch })
 }
 
 fn q_bool(q: &HashMap<String, String>, key: &str) -> bool {
@@ -1050,24 +954,16 @@ fn parse_continue(token: &str) -> Option<(u64, usize)> {
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut resp = Response::new(Body::from(
-        serde_json::to_vec(body).expect("serialise JSON"),
-    ));
+    let mut resp = Response::new(Body::from(serde_json::to_vec(body).expect("serialise JSON")));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
 fn watch_response(body: Body) -> Response {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
@@ -1109,8 +1005,7 @@ fn status_response(code: u16, reason: &str, message: &str) -> Response {
 }
 
 fn event_line(etype: &str, obj: &Value) -> String {
-    let mut line = serde_json::to_string(&json!({ "type": etype, "object": obj }))
-        .expect("serialise JSON");
+    let mut line = serde_json::to_string(&json!({ "type": etype, "object": obj })).expect("serialise JSON");
     line.push('\n');
     line
 }
@@ -1120,10 +1015,7 @@ fn bookmark_line(kind: Kind, rv: u64, initial_events_end: bool) -> String {
     if initial_events_end {
         metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
     }
-    event_line(
-        "BOOKMARK",
-        &json!({ "kind": kind.name(), "apiVersion": kind.api_version(), "metadata": metadata }),
-    )
+    event_line("BOOKMARK", &json!({ "kind": kind.name(), "apiVersion": kind.api_version(), "metadata": metadata }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1167,10 +1059,7 @@ fn split_top(s: &str) -> Vec<&str> {
         }
     }
     out.push(&s[start..]);
-    out.into_iter()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect()
+    out.into_iter().map(str::trim).filter(|p| !p.is_empty()).collect()
 }
 
 fn parse_set(s: &str) -> Result<Vec<String>, String> {
@@ -1179,11 +1068,7 @@ fn parse_set(s: &str) -> Result<Vec<String>, String> {
         .strip_prefix('(')
         .and_then(|s| s.strip_suffix(')'))
         .ok_or_else(|| format!("invalid label selector set: {s:?}"))?;
-    Ok(inner
-        .split(',')
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect())
+    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
 }
 
 impl Filter {
@@ -1216,17 +1101,9 @@ impl Filter {
             } else {
                 return Err(format!("invalid field selector: {part:?}"));
             };
-            fr.push(FieldReq {
-                path: path.trim().to_string(),
-                value: value.trim().to_string(),
-                negate,
-            });
+            fr.push(FieldReq { path: path.trim().to_string(), value: value.trim().to_string(), negate });
         }
-        Ok(Filter {
-            namespace,
-            labels: lr,
-            fields: fr,
-        })
+        Ok(Filter { namespace, labels: lr, fields: fr })
     }
 
     fn matches(&self, obj: &Value) -> bool {
@@ -1236,11 +1113,7 @@ impl Filter {
         {
             return false;
         }
-        let label = |k: &str| {
-            meta.get("labels")
-                .and_then(|l| l.get(k))
-                .and_then(Value::as_str)
-        };
+        let label = |k: &str| meta.get("labels").and_then(|l| l.get(k)).and_then(Value::as_str);
         let labels_ok = self.labels.iter().all(|r| match r {
             LabelReq::Eq(k, v) => label(k) == Some(v.as_str()),
             LabelReq::NotEq(k, v) => label(k) != Some(v.as_str()),
@@ -1357,11 +1230,7 @@ impl Listener for FakeListener {
                 st.conns.insert(id, ctl.clone());
                 ctl
             };
-            let io = KillableIo {
-                stream,
-                ctl,
-                inner: self.inner.clone(),
-            };
+            let io = KillableIo { stream, ctl, inner: self.inner.clone() };
             return (io, addr);
         }
     }
@@ -1378,10 +1247,7 @@ struct KillableIo {
 }
 
 fn killed_err() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionAborted,
-        "fake api: connection dropped",
-    )
+    io::Error::new(io::ErrorKind::ConnectionAborted, "fake api: connection dropped")
 }
 
 impl KillableIo {
@@ -1406,11 +1272,7 @@ impl Drop for KillableIo {
 }
 
 impl AsyncRead for KillableIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.check(&this.ctl.read_waker, cx)?;
         Pin::new(&mut this.stream).poll_read(cx, buf)
@@ -1418,11 +1280,7 @@ impl AsyncRead for KillableIo {
 }
 
 impl AsyncWrite for KillableIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.check(&this.ctl.write_waker, cx)?;
         Pin::new(&mut this.stream).poll_write(cx, buf)
@@ -1459,6 +1317,11 @@ impl AsyncWrite for KillableIo {
 // Small helpers
 // ---------------------------------------------------------------------------------------------
 
+/// Whether `v[field]` is a non-empty string.
+fn has_text(v: &Value, field: &str) -> bool {
+    v.get(field).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+}
+
 fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -1467,9 +1330,7 @@ fn splitmix64(x: u64) -> u64 {
 }
 
 fn now_rfc3339() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, sod) = ((secs / 86_400) as i64, secs % 86_400);
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -1481,10 +1342,5 @@ fn now_rfc3339() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", sod / 3600, sod % 3600 / 60, sod % 60)
 }

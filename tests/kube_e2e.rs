@@ -1,0 +1,319 @@
+//! End to end through the real binary watching a fake Kubernetes API server (real HTTP, list and
+//! watch with resourceVersion, bookmarks, in-stream 410, disconnects, partitions) through a real
+//! kubeconfig, queried with dig and hickory over UDP and TCP on loopback.
+
+mod support;
+
+use std::time::Duration;
+
+use hickory_proto::rr::RecordType;
+use serde_json::{Value, json};
+use support::dns::{Proto, addresses, dig, hickory, query, udp_message};
+use support::fake_api::FakeApi;
+use support::server::{ServerProcess, eventually};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn headless(name: &str, publish_not_ready: bool) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"clusterIP": "None", "selector": {"app": name}, "publishNotReadyAddresses": publish_not_ready}})
+}
+
+/// A StatefulSet-style pod of `app`; `ip` None is a Pending pod without an IP.
+fn pod(name: &str, app: &str, ip: Option<&str>, ready: bool) -> Value {
+    let mut status = json!({"phase": if ip.is_some() { "Running" } else { "Pending" },
+        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]});
+    if let Some(ip) = ip {
+        status["podIP"] = json!(ip);
+        status["podIPs"] = json!([{"ip": ip}]);
+    }
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
+        "spec": {"hostname": name, "subdomain": app, "containers": [{"name": "c", "image": "x"}]},
+        "status": status})
+}
+
+struct Cluster {
+    api: FakeApi,
+    server: ServerProcess,
+    _dir: tempfile::TempDir,
+    marker: u8,
+}
+
+impl Cluster {
+    /// A fake API holding `objects` plus a `marker` service, and the binary watching it.
+    async fn start(objects: Vec<Value>, extra_args: &[&str]) -> Cluster {
+        let api = FakeApi::start().await;
+        api.apply(headless("marker", false));
+        api.apply(pod("marker-0", "marker", Some("10.99.0.1"), true));
+        for o in objects {
+            api.apply(o);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = api.write_kubeconfig(dir.path());
+        let mut args = vec!["--kubeconfig", kubeconfig.to_str().unwrap()];
+        args.extend_from_slice(extra_args);
+        let server = tokio::task::block_in_place(|| ServerProcess::start(&args));
+        Cluster { api, server, _dir: dir, marker: 1 }
+    }
+
+    fn dig(&self, args: &[&str]) -> support::dns::DigReply {
+        tokio::task::block_in_place(|| dig(self.server.dns, args))
+    }
+
+    fn addrs(&self, name: &str) -> Vec<String> {
+        self.dig(&[name]).addresses()
+    }
+
+    fn status(&self, name: &str) -> String {
+        self.dig(&[name]).status
+    }
+
+    async fn until(&self, what: &str, mut check: impl FnMut(&Self) -> bool) {
+        eventually(what, WAIT, || {
+            let ok = check(self);
+            async move { ok.then_some(()) }
+        })
+        .await
+    }
+
+    /// Waits until every Pod event sent so far has been applied: the marker pod's IP is bumped
+    /// (on the same, ordered, watch stream) and waited for. Lets a test assert an answer that
+    /// an event must *not* change.
+    async fn pod_sync_point(&mut self) {
+        self.marker += 1;
+        let ip = format!("10.99.0.{}", self.marker);
+        self.api.apply(pod("marker-0", "marker", Some(&ip), true));
+        let want = vec![ip];
+        self.until("marker pod update applied", |c| c.addrs("marker-0.marker.default.svc.cluster.local") == want).await;
+    }
+}
+
+const WEB0: &str = "web-0.nginx.default.svc.cluster.local";
+const WEB1: &str = "web-1.nginx.default.svc.cluster.local";
+const NGINX: &str = "nginx.default.svc.cluster.local";
+
+async fn statefulset(extra_args: &[&str]) -> Cluster {
+    let c = Cluster::start(
+        vec![
+            headless("nginx", false),
+            pod("web-0", "nginx", Some("10.244.1.5"), true),
+            pod("web-1", "nginx", Some("10.244.2.7"), true),
+        ],
+        extra_args,
+    )
+    .await;
+    c.server.wait_for_log("first full sync complete", WAIT);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn initial_sync_answers_over_udp_and_tcp() {
+    let c = statefulset(&[]).await;
+    assert_eq!(c.addrs(WEB0), ["10.244.1.5"]);
+    assert_eq!(c.addrs(NGINX), ["10.244.1.5", "10.244.2.7"]);
+    for proto in [Proto::Udp, Proto::Tcp] {
+        let m = hickory(c.server.dns, &format!("{WEB1}."), RecordType::A, proto).await;
+        assert_eq!(addresses(&m), ["10.244.2.7"], "{proto:?}");
+        assert!(m.metadata.authoritative);
+    }
+    let (code, body) = c.server.http_get("/readyz");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(c.api.open_watches("Pod"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statefulset_pod_recreation_timeline_is_followed_step_by_step() {
+    let mut c = statefulset(&[]).await;
+    assert_eq!(c.addrs(WEB0), ["10.244.1.5"]);
+
+    // DELETED web-0: its name is gone, the service keeps web-1.
+    c.api.delete("Pod", "default", "web-0");
+    c.until("web-0 withdrawn", |c| c.status(WEB0) == "NXDOMAIN").await;
+    assert_eq!(c.addrs(NGINX), ["10.244.2.7"]);
+
+    // ADDED web-0, Pending without an IP: nothing to serve yet.
+    c.api.apply(pod("web-0", "nginx", None, false));
+    c.pod_sync_point().await;
+    assert_eq!(c.status(WEB0), "NXDOMAIN");
+    assert_eq!(c.addrs(NGINX), ["10.244.2.7"]);
+
+    // MODIFIED: the new IP, not Ready yet: still not published.
+    c.api.apply(pod("web-0", "nginx", Some("10.244.3.9"), false));
+    c.pod_sync_point().await;
+    assert_eq!(c.status(WEB0), "NXDOMAIN");
+    assert_eq!(c.addrs(NGINX), ["10.244.2.7"]);
+
+    // MODIFIED: Ready: the new IP is served, and from then on the old one never again.
+    c.api.apply(pod("web-0", "nginx", Some("10.244.3.9"), true));
+    c.until("new IP served", |c| c.addrs(WEB0) == ["10.244.3.9"]).await;
+    for _ in 0..20 {
+        let m = hickory(c.server.dns, &format!("{WEB0}."), RecordType::A, Proto::Udp).await;
+        assert_eq!(addresses(&m), ["10.244.3.9"]);
+        let m = hickory(c.server.dns, &format!("{NGINX}."), RecordType::A, Proto::Udp).await;
+        assert_eq!(addresses(&m), ["10.244.2.7", "10.244.3.9"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scale_up_down_readiness_and_service_deletion() {
+    let mut c = statefulset(&[]).await;
+
+    c.api.apply(pod("web-2", "nginx", Some("10.244.4.1"), true));
+    c.until("scaled up", |c| c.addrs(NGINX).len() == 3).await;
+    assert_eq!(c.addrs("web-2.nginx.default.svc.cluster.local"), ["10.244.4.1"]);
+    c.api.delete("Pod", "default", "web-2");
+    c.until("scaled down", |c| c.addrs(NGINX).len() == 2).await;
+    assert_eq!(c.status("web-2.nginx.default.svc.cluster.local"), "NXDOMAIN");
+
+    // Unready, then ready again.
+    c.api.apply(pod("web-1", "nginx", Some("10.244.2.7"), false));
+    c.until("unready pod withdrawn", |c| c.status(WEB1) == "NXDOMAIN").await;
+    assert_eq!(c.addrs(NGINX), ["10.244.1.5"]);
+    c.api.apply(pod("web-1", "nginx", Some("10.244.2.7"), true));
+    c.until("ready again", |c| c.addrs(WEB1) == ["10.244.2.7"]).await;
+
+    // Terminating (deletionTimestamp set) is not ready.
+    let mut terminating = pod("web-1", "nginx", Some("10.244.2.7"), true);
+    terminating["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    c.api.apply(terminating);
+    c.until("terminating pod withdrawn", |c| c.status(WEB1) == "NXDOMAIN").await;
+
+    // A pod whose subdomain names another service is an endpoint without a hostname.
+    let mut other = pod("web-3", "nginx", Some("10.244.5.5"), true);
+    other["spec"]["subdomain"] = json!("elsewhere");
+    c.api.apply(other);
+    c.until("dashed-IP name", |c| c.addrs("10-244-5-5.nginx.default.svc.cluster.local") == ["10.244.5.5"]).await;
+    assert_eq!(c.status("web-3.nginx.default.svc.cluster.local"), "NXDOMAIN");
+
+    // Service deleted: every name under it goes.
+    c.api.delete("Service", "default", "nginx");
+    c.until("service withdrawn", |c| c.status(NGINX) == "NXDOMAIN").await;
+    assert_eq!(c.status(WEB0), "NXDOMAIN");
+    c.pod_sync_point().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn publish_not_ready_addresses_serves_unready_pods() {
+    let c = Cluster::start(
+        vec![headless("db", true), pod("db-0", "db", Some("10.1.0.1"), false), pod("db-1", "db", None, false)],
+        &[],
+    )
+    .await;
+    c.server.wait_for_log("first full sync complete", WAIT);
+    assert_eq!(c.addrs("db-0.db.default.svc.cluster.local"), ["10.1.0.1"]);
+    assert_eq!(c.addrs("db.default.svc.cluster.local"), ["10.1.0.1"], "a pod without IP is never an endpoint");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pod_deleted_during_partition_and_compaction_is_removed_by_the_relist() {
+    let c = statefulset(&[]).await;
+    let lists_before = c.api.list_count("Pod");
+
+    c.api.set_partitioned(true);
+    c.api.delete("Pod", "default", "web-1");
+    c.api.compact();
+    // During the partition the last good answers keep serving.
+    assert_eq!(c.addrs(WEB1), ["10.244.2.7"]);
+    assert_eq!(c.addrs(NGINX), ["10.244.1.5", "10.244.2.7"]);
+
+    // The partition heals: the watch resumes from a compacted version, gets the in-stream 410,
+    // relists, and web-1's absence from the list deletes it. web-0 never stops answering.
+    c.api.set_partitioned(false);
+    c.until("relist removed web-1", |c| {
+        assert_eq!(c.addrs(WEB0), ["10.244.1.5"], "an unchanged name never blinks");
+        c.status(WEB1) == "NXDOMAIN"
+    })
+    .await;
+    assert!(c.api.list_count("Pod") > lists_before, "a relist happened");
+    assert_eq!(c.addrs(NGINX), ["10.244.1.5"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn disconnects_and_api_errors_keep_the_last_good_answers() {
+    let c = statefulset(&[]).await;
+    c.api.fail_requests(Some(500));
+    c.api.disconnect_watches();
+    for _ in 0..10 {
+        assert_eq!(c.addrs(WEB0), ["10.244.1.5"]);
+    }
+    c.api.fail_requests(None);
+    c.api.apply(pod("web-0", "nginx", Some("10.244.9.9"), true));
+    c.until("watch resumed after the outage", |c| c.addrs(WEB0) == ["10.244.9.9"]).await;
+    c.api.bookmark();
+    c.api.apply(pod("web-1", "nginx", Some("10.244.9.10"), true));
+    c.until("events after a bookmark", |c| c.addrs(WEB1) == ["10.244.9.10"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn servfail_until_the_first_full_list_then_answers() {
+    let api = FakeApi::start().await;
+    api.apply(headless("nginx", false));
+    api.apply(pod("web-0", "nginx", Some("10.244.1.5"), true));
+    api.fail_requests(Some(403));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = api.write_kubeconfig(dir.path());
+    let server = tokio::task::block_in_place(|| ServerProcess::start(&["--kubeconfig", kubeconfig.to_str().unwrap()]));
+    let s = server.dns;
+    server.wait_for_log("watch error; retrying", WAIT);
+    let r = tokio::task::block_in_place(|| dig(s, &[WEB0]));
+    assert_eq!(r.status, "SERVFAIL", "never a premature NXDOMAIN");
+    let (code, body) = tokio::task::block_in_place(|| server.http_get("/readyz"));
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("waiting for first list") && body.contains("403"), "{body}");
+
+    api.fail_requests(None);
+    eventually("answers after the first list", WAIT, || async {
+        (tokio::task::block_in_place(|| dig(s, &[WEB0])).addresses() == ["10.244.1.5"]).then_some(())
+    })
+    .await;
+    assert_eq!(tokio::task::block_in_place(|| server.http_get("/readyz")).0, 200);
+}
+
+fn slice(name: &str, service: &str, ips: &[String]) -> Value {
+    let endpoints: Vec<Value> = ips.iter().map(|ip| json!({"addresses": [ip]})).collect();
+    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": name, "namespace": "default", "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4", "endpoints": endpoints})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn selectorless_service_with_120_endpoints_from_slices_truncates_over_udp_whole_over_tcp() {
+    let ips: Vec<String> = (0..120).map(|i| format!("10.2.{}.{}", i / 100, i % 100 + 1)).collect();
+    let c = Cluster::start(
+        vec![
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "big", "namespace": "default"},
+                "spec": {"clusterIP": "None"}}),
+            slice("big-a", "big", &ips[..70]),
+            slice("big-b", "big", &ips[60..]),
+        ],
+        &[],
+    )
+    .await;
+    c.server.wait_for_log("first full sync complete", WAIT);
+    let name = "big.default.svc.cluster.local.";
+    let (m, size) = udp_message(c.server.dns, &query(name, RecordType::A, Some(1232))).await;
+    assert!(m.metadata.truncation && size <= 1232);
+    assert_eq!(c.dig(&["+tcp", name]).addresses().len(), 120, "overlapping slices count each address once");
+    let m = hickory(c.server.dns, name, RecordType::A, Proto::Tcp).await;
+    assert_eq!(addresses(&m).len(), 120);
+    assert_eq!(c.addrs("10-2-0-1.big.default.svc.cluster.local"), ["10.2.0.1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn endpointslices_mode_does_not_watch_pods() {
+    let c = Cluster::start(
+        vec![
+            headless("nginx", false),
+            pod("web-0", "nginx", Some("10.244.1.5"), true),
+            slice("nginx-abc", "nginx", &["10.244.7.7".to_string()]),
+        ],
+        &["--endpoints-from", "endpointslices"],
+    )
+    .await;
+    c.server.wait_for_log("first full sync complete", WAIT);
+    assert_eq!(c.addrs(NGINX), ["10.244.7.7"]);
+    assert_eq!(c.api.list_count("Pod"), 0);
+    assert_eq!(c.api.open_watches("Pod"), 0);
+}
