@@ -1,22 +1,39 @@
-//! The served names: one concurrent map from a lower-cased fully-qualified name to the data that
-//! answers it. This is the only thing the DNS side reads.
+//! The served names: one concurrent map from a lower-cased name *relative to the zone*
+//! (`web-0.nginx.default.svc`) to the data that answers it, and one from an address to the names
+//! its PTR records point at. This is the only thing the DNS side reads; keys are zone-relative so
+//! that every configured zone serves the same records.
 //!
-//! Writers (the reconciler, fed by either source) publish whole Services with
-//! [`Index::publish`] and [`Index::withdraw`]; each name is replaced atomically, so a name whose data
-//! did not change is never absent, not even for an instant. Empty non-terminals (`svc.<zone>`,
-//! `<ns>.svc.<zone>`) are entries with no data so that they answer NODATA, never NXDOMAIN
-//! (RFC 8020 section 2: NXDOMAIN means nothing exists at or below the name).
+//! Writers (the reconciler, fed by either source) publish whole owners (a Service, or a Pod for
+//! verified pod records) with [`Index::publish`] and [`Index::withdraw`]; each name is replaced
+//! atomically, so a name whose data did not change is never absent, not even for an instant.
+//! Empty non-terminals (`svc`, `<ns>.svc`, `<ns>.pod`, `_tcp.<svc>.<ns>.svc`) are entries with no
+//! data so that they answer NODATA, never NXDOMAIN (RFC 8020 section 2: NXDOMAIN means nothing
+//! exists at or below the name).
 
-use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use hickory_proto::rr::Name;
+use ipnet::IpNet;
 
 use crate::model::ObjectKey;
+
+/// One SRV record, its target relative to the zone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SrvData {
+    /// Priority (RFC 2782).
+    pub priority: u16,
+    /// Weight (RFC 2782).
+    pub weight: u16,
+    /// Port.
+    pub port: u16,
+    /// Target name relative to the zone (`web-0.nginx.default.svc`).
+    pub target: String,
+}
 
 /// What one name answers. All empty: the name exists but has no data (an empty non-terminal).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,79 +42,156 @@ pub struct NameData {
     pub v4: Vec<Ipv4Addr>,
     /// AAAA records, in a stable order, without duplicates.
     pub v6: Vec<Ipv6Addr>,
-    /// A CNAME target (ExternalName Services); when set, no address records are held.
+    /// A CNAME target (ExternalName Services, absolute); when set, no other data is held.
     pub cname: Option<Name>,
+    /// SRV records.
+    pub srv: Vec<SrvData>,
 }
 
 impl NameData {
     /// True when the name holds no record at all.
     pub fn is_empty(&self) -> bool {
-        self.v4.is_empty() && self.v6.is_empty() && self.cname.is_none()
+        self.v4.is_empty() && self.v6.is_empty() && self.cname.is_none() && self.srv.is_empty()
+    }
+}
+
+/// One PTR claim: `ip` points at the zone-relative `name`; lower `rank` sorts first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PtrEntry {
+    /// The address.
+    pub ip: IpAddr,
+    /// 0: a headless endpoint's own hostname; 1: another endpoint name; 2: a Service name.
+    pub rank: u8,
+    /// The zone-relative name.
+    pub name: String,
+}
+
+/// The zone-relative names an address points at, best (lowest rank, then smallest name) first.
+pub type PtrTargets = Arc<[(u8, Box<str>)]>;
+
+/// Everything one owner publishes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Published {
+    /// Names and their data (zone-relative keys).
+    pub names: Vec<(String, NameData)>,
+    /// PTR claims.
+    pub ptrs: Vec<PtrEntry>,
+}
+
+/// Who published a set of names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// A Service's names live under `<ns>.svc`.
+    Service(ObjectKey),
+    /// A Pod's verified record lives under `<ns>.pod`.
+    Pod(ObjectKey),
+}
+
+impl Owner {
+    fn namespace_key(&self) -> String {
+        match self {
+            Owner::Service(k) => format!("{}.svc", k.namespace),
+            Owner::Pod(k) => format!("{}.pod", k.namespace),
+        }
     }
 }
 
 /// The concurrent index of served names. Shared (`Arc`) between the writer and the DNS servers.
 #[derive(Debug)]
 pub struct Index {
-    zone: Name,
-    zone_key: String,
     names: DashMap<Box<str>, Arc<NameData>>,
-    /// Writer-side bookkeeping: the names each Service owns, and Services per namespace. Only the
-    /// single writer touches it; the lock is never contended by readers.
+    ptrs: DashMap<IpAddr, PtrTargets>,
+    /// Reverse-tree networks (octet/nibble aligned) with at least one PTR address below them:
+    /// the empty non-terminals of the reverse zones.
+    reverse_ents: DashMap<IpNet, usize>,
+    /// Namespaces exposed under the `namespace-labels` option (None: the option is off).
+    exposed_namespaces: Option<DashMap<String, ()>>,
+    /// Writer-side bookkeeping; only the single writer touches it, never readers.
     owners: Mutex<Owners>,
     serial: AtomicU32,
     synced: AtomicBool,
+    skipped: AtomicU64,
 }
 
 #[derive(Debug, Default)]
 struct Owners {
-    by_service: HashMap<ObjectKey, Vec<Box<str>>>,
+    by_owner: HashMap<Owner, (Vec<Box<str>>, Vec<PtrEntry>)>,
     per_namespace: HashMap<String, usize>,
+    ptr_claims: HashMap<IpAddr, BTreeSet<(u8, Box<str>)>>,
 }
 
-/// The key a name is stored under: its lower-cased presentation form with the trailing dot.
-pub fn name_key(name: &Name) -> String {
-    let mut key = name.to_lowercase().to_ascii();
-    if !key.ends_with('.') {
-        key.push('.');
+/// The key a name is stored under when relative to `zone`: its lower-cased labels below the
+/// zone, joined with dots (`""` for the apex). `None` when `name` is not inside `zone`.
+pub fn relative_key(name: &Name, zone: &Name) -> Option<String> {
+    if !zone.zone_of(name) {
+        return None;
     }
-    key
+    let below = name.num_labels().saturating_sub(zone.num_labels()) as usize;
+    let mut key = String::new();
+    for (i, label) in name.iter().take(below).enumerate() {
+        if i > 0 {
+            key.push('.');
+        }
+        for &b in label {
+            // Labels with dots or odd bytes can never match a key we publish; keep them distinct.
+            key.push(if b == b'.' { '\u{0}' } else { char::from(b.to_ascii_lowercase()) });
+        }
+    }
+    Some(key)
 }
 
 impl Index {
-    /// An empty index for `zone` (lower-cased, fully qualified), not yet synced. The SOA serial
-    /// starts at the current Unix time so that it also grows across restarts.
-    pub fn new(zone: Name) -> Self {
-        let zone = zone.to_lowercase();
-        let zone_key = name_key(&zone);
+    /// An empty, not yet synced index. `filter_namespaces_by_labels` turns on the set of
+    /// namespaces exposed by the `namespace-labels` option. The SOA serial starts at the current
+    /// Unix time so that it also grows across restarts.
+    pub fn new(filter_namespaces_by_labels: bool) -> Self {
         let names = DashMap::new();
-        names.insert(format!("svc.{zone_key}").into_boxed_str(), Arc::new(NameData::default()));
+        names.insert("svc".into(), Arc::new(NameData::default()));
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(1);
         Self {
-            zone,
-            zone_key,
             names,
+            ptrs: DashMap::new(),
+            reverse_ents: DashMap::new(),
+            exposed_namespaces: filter_namespaces_by_labels.then(DashMap::new),
             owners: Mutex::new(Owners::default()),
             serial: AtomicU32::new(now),
             synced: AtomicBool::new(false),
+            skipped: AtomicU64::new(0),
         }
     }
 
-    /// The zone apex.
-    pub fn zone(&self) -> &Name {
-        &self.zone
-    }
-
-    /// The zone apex as a key (`cluster.local.`).
-    pub fn zone_key(&self) -> &str {
-        &self.zone_key
-    }
-
-    /// Looks a name up by its key (see [`name_key`]). The value is copied out (an `Arc`), so no
-    /// lock is held after this returns.
+    /// Looks a zone-relative key up. The value is copied out (an `Arc`), so no lock is held after
+    /// this returns.
     pub fn lookup(&self, key: &str) -> Option<Arc<NameData>> {
         self.names.get(key).map(|r| Arc::clone(r.value()))
+    }
+
+    /// The zone-relative names `ip` points at, best first.
+    pub fn ptr(&self, ip: &IpAddr) -> Option<PtrTargets> {
+        self.ptrs.get(ip).map(|r| Arc::clone(r.value()))
+    }
+
+    /// Whether some PTR address lies strictly below `net` (a reverse empty non-terminal).
+    pub fn has_addresses_under(&self, net: &IpNet) -> bool {
+        self.reverse_ents.contains_key(net)
+    }
+
+    /// Whether `namespace` is exposed under the `namespace-labels` option (always true when the
+    /// option is off).
+    pub fn namespace_exposed(&self, namespace: &str) -> bool {
+        self.exposed_namespaces.as_ref().is_none_or(|m| m.contains_key(namespace))
+    }
+
+    /// Records whether `namespace` is exposed (writer side).
+    pub fn set_namespace_exposed(&self, namespace: &str, exposed: bool) {
+        if let Some(m) = &self.exposed_namespaces {
+            if exposed {
+                m.insert(namespace.to_owned(), ());
+            } else {
+                m.remove(namespace);
+            }
+        }
     }
 
     /// Number of names held (including empty non-terminals).
@@ -105,7 +199,7 @@ impl Index {
         self.names.len()
     }
 
-    /// True when no name is held at all (never the case: `svc.<zone>` always exists).
+    /// True when no name is held at all (never the case: `svc` always exists).
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
@@ -126,12 +220,23 @@ impl Index {
         self.synced.store(synced, Ordering::Release);
     }
 
-    /// Replaces everything `service` publishes with `names` (keys from [`name_key`] form, inside
-    /// the zone). New and changed names are written first, then names no longer published are
-    /// removed: an unchanged name is never missing. Returns whether anything changed.
-    pub fn publish(&self, service: &ObjectKey, names: Vec<(String, NameData)>) -> bool {
+    /// Counts a name skipped because it would be malformed (label over 63 or name over 253 octets).
+    pub fn count_skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many names were skipped as malformed since start.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Replaces everything `owner` publishes. New and changed names are written first, then
+    /// names no longer published are removed: an unchanged name is never missing. Returns
+    /// whether anything changed.
+    pub fn publish(&self, owner: &Owner, published: Published) -> bool {
+        let Published { names, mut ptrs } = published;
         if names.is_empty() {
-            return self.withdraw(service);
+            return self.withdraw(owner);
         }
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         let mut changed = false;
@@ -146,53 +251,115 @@ impl Index {
             keys.push(key);
         }
         keys.sort_unstable();
-        let previous = owners.by_service.insert(service.clone(), keys);
-        match previous {
-            Some(old) => {
-                let new = &owners.by_service[service];
-                for key in old {
-                    if new.binary_search(&key).is_err() {
+        keys.dedup();
+        ptrs.sort();
+        ptrs.dedup();
+        let previous = owners.by_owner.remove(owner);
+        let old_ptrs = match previous {
+            Some((old_keys, old_ptrs)) => {
+                for key in old_keys {
+                    if keys.binary_search(&key).is_err() {
                         self.names.remove(&key);
                         changed = true;
                     }
                 }
+                old_ptrs
             }
             None => {
-                let count = owners.per_namespace.entry(service.namespace.clone()).or_insert(0);
+                let count = owners.per_namespace.entry(owner.namespace_key()).or_insert(0);
                 *count += 1;
                 if *count == 1 {
-                    self.names.insert(self.namespace_key(&service.namespace), Arc::new(NameData::default()));
+                    self.names.insert(owner.namespace_key().into_boxed_str(), Arc::new(NameData::default()));
                 }
+                Vec::new()
             }
+        };
+        if old_ptrs != ptrs {
+            self.update_ptrs(&mut owners, &old_ptrs, &ptrs);
+            changed = true;
         }
+        owners.by_owner.insert(owner.clone(), (keys, ptrs));
         if changed {
             self.bump_serial();
         }
         changed
     }
 
-    /// Removes every name `service` publishes. Returns whether anything changed.
-    pub fn withdraw(&self, service: &ObjectKey) -> bool {
+    /// Removes every name `owner` publishes. Returns whether anything changed.
+    pub fn withdraw(&self, owner: &Owner) -> bool {
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(old) = owners.by_service.remove(service) else {
+        let Some((old, old_ptrs)) = owners.by_owner.remove(owner) else {
             return false;
         };
         for key in old {
             self.names.remove(&key);
         }
-        if let Some(count) = owners.per_namespace.get_mut(&service.namespace) {
+        self.update_ptrs(&mut owners, &old_ptrs, &[]);
+        let ns_key = owner.namespace_key();
+        if let Some(count) = owners.per_namespace.get_mut(&ns_key) {
             *count -= 1;
             if *count == 0 {
-                owners.per_namespace.remove(&service.namespace);
-                self.names.remove(&self.namespace_key(&service.namespace));
+                owners.per_namespace.remove(&ns_key);
+                self.names.remove(ns_key.as_str());
             }
         }
         self.bump_serial();
         true
     }
 
-    fn namespace_key(&self, namespace: &str) -> Box<str> {
-        format!("{namespace}.svc.{}", self.zone_key).into_boxed_str()
+    fn update_ptrs(&self, owners: &mut Owners, old: &[PtrEntry], new: &[PtrEntry]) {
+        let old_set: HashSet<&PtrEntry> = old.iter().collect();
+        let new_set: HashSet<&PtrEntry> = new.iter().collect();
+        let mut touched: BTreeSet<IpAddr> = BTreeSet::new();
+        for e in old_set.difference(&new_set) {
+            if let Some(claims) = owners.ptr_claims.get_mut(&e.ip) {
+                claims.remove(&(e.rank, e.name.clone().into_boxed_str()));
+            }
+            touched.insert(e.ip);
+        }
+        for e in new_set.difference(&old_set) {
+            owners.ptr_claims.entry(e.ip).or_default().insert((e.rank, e.name.clone().into_boxed_str()));
+            touched.insert(e.ip);
+        }
+        for ip in touched {
+            match owners.ptr_claims.get(&ip) {
+                Some(claims) if !claims.is_empty() => {
+                    if self.ptrs.insert(ip, claims.iter().cloned().collect()).is_none() {
+                        self.count_reverse_ancestors(ip, true);
+                    }
+                }
+                _ => {
+                    owners.ptr_claims.remove(&ip);
+                    if self.ptrs.remove(&ip).is_some() {
+                        self.count_reverse_ancestors(ip, false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts `ip` in (or out of) every octet/nibble-aligned network above it.
+    fn count_reverse_ancestors(&self, ip: IpAddr, add: bool) {
+        let (step, max) = match ip {
+            IpAddr::V4(_) => (8u8, 32u8),
+            IpAddr::V6(_) => (4u8, 128u8),
+        };
+        let mut prefix = step;
+        while prefix < max {
+            if let Ok(net) = IpNet::new(ip, prefix).map(|n| n.trunc()) {
+                if add {
+                    *self.reverse_ents.entry(net).or_insert(0) += 1;
+                } else if let Some(mut count) = self.reverse_ents.get_mut(&net) {
+                    *count -= 1;
+                    let empty = *count == 0;
+                    drop(count);
+                    if empty {
+                        self.reverse_ents.remove(&net);
+                    }
+                }
+            }
+            prefix += step;
+        }
     }
 
     fn bump_serial(&self) {
@@ -205,42 +372,74 @@ impl Index {
 mod tests {
     use super::*;
 
-    fn index() -> Index {
-        Index::new(Name::from_ascii("cluster.local.").unwrap())
-    }
-
     fn v4(ip: &str) -> NameData {
         NameData { v4: vec![ip.parse().unwrap()], ..Default::default() }
     }
 
-    #[test]
-    fn publish_replaces_and_removes_names_and_bumps_serial() {
-        let idx = index();
-        let svc = ObjectKey::new("default", "nginx");
-        let s0 = idx.serial();
-        assert!(idx.publish(&svc, vec![("a.nginx.default.svc.cluster.local.".into(), v4("10.0.0.1"))]));
-        assert!(idx.serial() > s0);
-        assert!(idx.lookup("default.svc.cluster.local.").unwrap().is_empty());
-        let s1 = idx.serial();
-        assert!(!idx.publish(&svc, vec![("a.nginx.default.svc.cluster.local.".into(), v4("10.0.0.1"))]));
-        assert_eq!(idx.serial(), s1, "no change, no new serial");
-        assert!(idx.publish(&svc, vec![("b.nginx.default.svc.cluster.local.".into(), v4("10.0.0.2"))]));
-        assert!(idx.lookup("a.nginx.default.svc.cluster.local.").is_none());
-        assert_eq!(idx.lookup("b.nginx.default.svc.cluster.local.").unwrap().v4[0].to_string(), "10.0.0.2");
+    fn svc(ns: &str, name: &str) -> Owner {
+        Owner::Service(ObjectKey::new(ns, name))
+    }
+
+    fn names(list: &[(&str, &str)]) -> Published {
+        Published { names: list.iter().map(|(k, ip)| (k.to_string(), v4(ip))).collect(), ptrs: vec![] }
     }
 
     #[test]
-    fn withdrawing_the_last_service_removes_the_namespace_non_terminal() {
-        let idx = index();
-        let a = ObjectKey::new("ns1", "a");
-        let b = ObjectKey::new("ns1", "b");
-        idx.publish(&a, vec![("a.ns1.svc.cluster.local.".into(), v4("10.0.0.1"))]);
-        idx.publish(&b, vec![("b.ns1.svc.cluster.local.".into(), v4("10.0.0.2"))]);
-        idx.withdraw(&a);
-        assert!(idx.lookup("ns1.svc.cluster.local.").is_some());
-        idx.publish(&b, vec![]);
-        assert!(idx.lookup("ns1.svc.cluster.local.").is_none());
-        assert!(idx.lookup("b.ns1.svc.cluster.local.").is_none());
-        assert!(idx.lookup("svc.cluster.local.").is_some(), "svc.<zone> always exists");
+    fn relative_keys_are_lower_case_labels_below_the_zone() {
+        let zone = Name::from_ascii("cluster.local.").unwrap();
+        let k = |n: &str| relative_key(&Name::from_ascii(n).unwrap(), &zone);
+        assert_eq!(k("Web-0.NGINX.default.svc.Cluster.Local."), Some("web-0.nginx.default.svc".into()));
+        assert_eq!(k("cluster.local."), Some(String::new()));
+        assert_eq!(k("example.com."), None);
+        assert_eq!(k("local."), None);
+    }
+
+    #[test]
+    fn publish_replaces_and_removes_names_and_bumps_serial() {
+        let idx = Index::new(false);
+        let s = svc("default", "nginx");
+        let s0 = idx.serial();
+        assert!(idx.publish(&s, names(&[("a.nginx.default.svc", "10.0.0.1")])));
+        assert!(idx.serial() > s0);
+        assert!(idx.lookup("default.svc").unwrap().is_empty());
+        let s1 = idx.serial();
+        assert!(!idx.publish(&s, names(&[("a.nginx.default.svc", "10.0.0.1")])));
+        assert_eq!(idx.serial(), s1, "no change, no new serial");
+        assert!(idx.publish(&s, names(&[("b.nginx.default.svc", "10.0.0.2")])));
+        assert!(idx.lookup("a.nginx.default.svc").is_none());
+        assert_eq!(idx.lookup("b.nginx.default.svc").unwrap().v4[0].to_string(), "10.0.0.2");
+    }
+
+    #[test]
+    fn withdrawing_the_last_owner_removes_the_namespace_non_terminal() {
+        let idx = Index::new(false);
+        idx.publish(&svc("ns1", "a"), names(&[("a.ns1.svc", "10.0.0.1")]));
+        idx.publish(&svc("ns1", "b"), names(&[("b.ns1.svc", "10.0.0.2")]));
+        idx.publish(&Owner::Pod(ObjectKey::new("ns1", "p")), names(&[("10-0-0-9.ns1.pod", "10.0.0.9")]));
+        idx.withdraw(&svc("ns1", "a"));
+        assert!(idx.lookup("ns1.svc").is_some());
+        idx.publish(&svc("ns1", "b"), Published::default());
+        assert!(idx.lookup("ns1.svc").is_none());
+        assert!(idx.lookup("b.ns1.svc").is_none());
+        assert!(idx.lookup("ns1.pod").is_some(), "pods count apart");
+        assert!(idx.lookup("svc").is_some(), "svc always exists");
+    }
+
+    #[test]
+    fn ptr_claims_sort_by_rank_then_name_and_follow_withdrawal() {
+        let idx = Index::new(false);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut a = names(&[("a.default.svc", "10.0.0.1")]);
+        a.ptrs.push(PtrEntry { ip, rank: 2, name: "a.default.svc".into() });
+        let mut b = names(&[("web-0.b.default.svc", "10.0.0.1")]);
+        b.ptrs.push(PtrEntry { ip, rank: 0, name: "web-0.b.default.svc".into() });
+        idx.publish(&svc("default", "a"), a);
+        idx.publish(&svc("default", "b"), b);
+        let got: Vec<String> = idx.ptr(&ip).unwrap().iter().map(|(_, n)| n.to_string()).collect();
+        assert_eq!(got, ["web-0.b.default.svc", "a.default.svc"]);
+        idx.withdraw(&svc("default", "b"));
+        assert_eq!(idx.ptr(&ip).unwrap().len(), 1);
+        idx.withdraw(&svc("default", "a"));
+        assert!(idx.ptr(&ip).is_none());
     }
 }

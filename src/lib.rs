@@ -20,10 +20,10 @@ use tracing::error;
 
 use crate::admin::Health;
 use crate::config::{Config, SourceConfig};
-use crate::dns::answer::Zone;
+use crate::dns::answer::{ZoneSettings, Zones};
 use crate::dns::server::{Handler, ServerError};
 use crate::index::Index;
-use crate::reconcile::State;
+use crate::reconcile::{ReconcileOptions, State, Watches};
 use crate::source::SourceError;
 
 /// Why the server could not start.
@@ -49,10 +49,22 @@ pub enum RunError {
 /// Runs the server with `config` until the process is stopped: binds the sockets, starts the
 /// source and the reconciler, and serves DNS and HTTP.
 pub async fn run(config: Config) -> Result<(), RunError> {
-    let Config { listen, zone, source, http_listen, ttl, log_format: _, endpoints_from, tcp_idle_timeout } = config;
-    let index = Arc::new(Index::new(zone));
+    let watches = Watches::for_config(&config);
+    let reconcile_options = ReconcileOptions::from_config(&config);
+    let Config {
+        listen,
+        zones,
+        source,
+        http_listen,
+        ttls,
+        log_format: _,
+        endpoints_from: _,
+        options,
+        tcp_idle_timeout,
+    } = config;
+    let index = Arc::new(Index::new(options.namespace_labels.is_some()));
     let health = Arc::new(Health::default());
-    for kind in State::required_kinds(endpoints_from) {
+    for kind in watches.kinds() {
         health.register(kind);
     }
 
@@ -65,7 +77,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     };
 
     let (tx, rx) = mpsc::channel(4096);
-    let state = State::new(index.clone(), health.clone(), endpoints_from);
+    let state = State::new(index.clone(), health.clone(), reconcile_options);
     tokio::spawn(reconcile::run(rx, state));
 
     match source {
@@ -73,16 +85,16 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             if !path.exists() {
                 return Err(SourceError::Manifests { path, reason: "no such file or folder".into() }.into());
             }
-            let health = health.clone();
+            let labels = options.labels.clone();
             tokio::spawn(async move {
-                if let Err(error) = source::manifests::run(path, tx, health).await {
+                if let Err(error) = source::manifests::run(path, labels, tx).await {
                     error!(%error, "manifests source stopped; serving the last good answers");
                 }
             });
         }
         SourceConfig::Kubernetes { kubeconfig } => {
             let client = source::kube::client(kubeconfig.as_deref()).await?;
-            source::kube::spawn(client, endpoints_from, tx, health.clone());
+            source::kube::spawn(client, watches, options.labels.as_ref(), tx, health.clone());
         }
     }
 
@@ -95,6 +107,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         });
     }
 
-    dns::server::serve(listeners, Handler::new(Zone::new(index, ttl)), tcp_idle_timeout).await;
+    let settings = ZoneSettings { zones, ttls, pods: options.pods, ptr: options.ptr, namespaces: options.namespaces };
+    dns::server::serve(listeners, Handler::new(Zones::new(index, settings)), tcp_idle_timeout).await;
     Ok(())
 }

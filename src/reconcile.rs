@@ -1,5 +1,6 @@
 //! The reconciler: the one writer of the [`Index`]. It keeps the slim objects both sources send
-//! (Services, Pods, EndpointSlices), works out each Service's endpoints and publishes its names.
+//! (Services, Pods, EndpointSlices, Namespaces), works out each Service's endpoints and publishes
+//! its names; with verified pod records it also publishes each Pod's name.
 //!
 //! Entry points: [`State::handle`] for one [`SourceEvent`] (then [`State::flush`]), and [`run`],
 //! the task that feeds a channel of events into a `State`. A [`Change::Reset`] is a full relist: any
@@ -13,10 +14,11 @@ use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use crate::admin::Health;
-use crate::config::EndpointsFrom;
-use crate::index::Index;
-use crate::model::records::service_names;
-use crate::model::{Endpoint, ObjectKey, PodInfo, ServiceInfo, ServiceKind, SliceInfo};
+use crate::config::{Config, EndpointsFrom, PodsMode};
+use crate::index::{Index, Owner};
+use crate::model::records::{RecordOptions, pod_records, service_records};
+use crate::model::selector::LabelFilter;
+use crate::model::{Endpoint, NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, ServiceKind, SliceInfo};
 
 /// A change to one kind of object.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub enum SourceEvent {
     Pod(Change<PodInfo>),
     /// An EndpointSlice changed.
     Slice(Change<SliceInfo>),
+    /// A Namespace changed (only watched for the `namespace-labels` option).
+    Namespace(Change<NamespaceInfo>),
 }
 
 /// The object kinds, as named in logs and health reports.
@@ -46,6 +50,104 @@ pub const KIND_SERVICES: &str = "services";
 pub const KIND_PODS: &str = "pods";
 /// See [`KIND_SERVICES`].
 pub const KIND_SLICES: &str = "endpointslices";
+/// See [`KIND_SERVICES`].
+pub const KIND_NAMESPACES: &str = "namespaces";
+
+/// Which kinds are watched, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watches {
+    /// Pods: for endpoints in `pods` mode, and for verified pod records.
+    pub pods: bool,
+    /// EndpointSlices: for Services without a selector, or every Service in `endpointslices` mode.
+    pub slices: bool,
+    /// Namespaces: for the `namespace-labels` option.
+    pub namespaces: bool,
+}
+
+impl Watches {
+    /// What `config` needs watched (Services always are).
+    pub fn for_config(config: &Config) -> Self {
+        let o = &config.options;
+        Self {
+            pods: (config.endpoints_from == EndpointsFrom::Pods && !o.noendpoints) || o.pods == PodsMode::Verified,
+            slices: !o.noendpoints,
+            namespaces: o.namespace_labels.is_some(),
+        }
+    }
+
+    /// Every kind watched, by its health name.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut v = vec![KIND_SERVICES];
+        if self.pods {
+            v.push(KIND_PODS);
+        }
+        if self.slices {
+            v.push(KIND_SLICES);
+        }
+        if self.namespaces {
+            v.push(KIND_NAMESPACES);
+        }
+        v
+    }
+}
+
+/// How the reconciler publishes, from the configuration.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
+    /// Where Services with a selector take endpoints from.
+    pub mode: EndpointsFrom,
+    /// What is watched.
+    pub watches: Watches,
+    /// Shape of the published names.
+    pub records: RecordOptions,
+    /// Namespace allow-list (empty: all).
+    pub namespaces: Vec<String>,
+    /// Namespace label selector.
+    pub namespace_labels: Option<LabelFilter>,
+    /// Publish verified pod records.
+    pub pods_verified: bool,
+}
+
+impl ReconcileOptions {
+    /// The options `config` asks for.
+    pub fn from_config(config: &Config) -> Self {
+        let o = &config.options;
+        let longest_zone = config
+            .zones
+            .iter()
+            .map(|z| match z {
+                crate::config::ZoneSpec::Forward(n) => n.to_ascii().trim_end_matches('.').len(),
+                crate::config::ZoneSpec::Reverse { .. } => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        Self {
+            mode: config.endpoints_from,
+            watches: Watches::for_config(config),
+            records: RecordOptions {
+                endpoint_pod_names: o.endpoint_pod_names,
+                ignore_empty_service: o.ignore_empty_service,
+                noendpoints: o.noendpoints,
+                max_relative_len: crate::model::records::MAX_NAME.saturating_sub(longest_zone + 1),
+            },
+            namespaces: o.namespaces.clone(),
+            namespace_labels: o.namespace_labels.clone(),
+            pods_verified: o.pods == PodsMode::Verified,
+        }
+    }
+
+    /// Defaults for `mode` (every kind but namespaces watched): for tests.
+    pub fn with_mode(mode: EndpointsFrom) -> Self {
+        Self {
+            mode,
+            watches: Watches { pods: mode == EndpointsFrom::Pods, slices: true, namespaces: false },
+            records: RecordOptions::default(),
+            namespaces: Vec::new(),
+            namespace_labels: None,
+            pods_verified: false,
+        }
+    }
+}
 
 /// The reconciler's state: every object the records depend on, and the derived indexes that make
 /// an update cost proportional to what it touches.
@@ -53,8 +155,10 @@ pub const KIND_SLICES: &str = "endpointslices";
 pub struct State {
     index: Arc<Index>,
     health: Arc<Health>,
-    zone_key: String,
+    opts: ReconcileOptions,
     mode: EndpointsFrom,
+    /// Namespace labels (only with the `namespace-labels` option).
+    namespaces: HashMap<String, BTreeMap<String, String>>,
     services: HashMap<ObjectKey, ServiceInfo>,
     pods: HashMap<ObjectKey, PodInfo>,
     /// Pod names per namespace, to find a new Service's pods.
@@ -68,19 +172,21 @@ pub struct State {
     by_selector: HashMap<(String, String, String), BTreeSet<String>>,
     /// Services whose names must be recomputed at the next flush.
     dirty: BTreeSet<ObjectKey>,
+    /// Pods whose verified record must be recomputed at the next flush.
+    dirty_pods: BTreeSet<ObjectKey>,
     /// Kinds that have completed a full list at least once.
     synced: BTreeSet<&'static str>,
 }
 
 impl State {
     /// A new state writing to `index`.
-    pub fn new(index: Arc<Index>, health: Arc<Health>, mode: EndpointsFrom) -> Self {
-        let zone_key = index.zone_key().to_owned();
+    pub fn new(index: Arc<Index>, health: Arc<Health>, opts: ReconcileOptions) -> Self {
         Self {
             index,
             health,
-            zone_key,
-            mode,
+            mode: opts.mode,
+            opts,
+            namespaces: HashMap::new(),
             services: HashMap::new(),
             pods: HashMap::new(),
             pods_by_ns: HashMap::new(),
@@ -89,15 +195,45 @@ impl State {
             members: HashMap::new(),
             by_selector: HashMap::new(),
             dirty: BTreeSet::new(),
+            dirty_pods: BTreeSet::new(),
             synced: BTreeSet::new(),
         }
     }
 
-    /// The kinds a source must list before the index is complete, for this endpoints mode.
-    pub fn required_kinds(mode: EndpointsFrom) -> &'static [&'static str] {
-        match mode {
-            EndpointsFrom::Pods => &[KIND_SERVICES, KIND_PODS, KIND_SLICES],
-            EndpointsFrom::Endpointslices => &[KIND_SERVICES, KIND_SLICES],
+    /// Whether names in `namespace` are served (allow-list and namespace labels).
+    fn visible(&self, namespace: &str) -> bool {
+        (self.opts.namespaces.is_empty() || self.opts.namespaces.iter().any(|n| n == namespace))
+            && self
+                .opts
+                .namespace_labels
+                .as_ref()
+                .is_none_or(|f| self.namespaces.get(namespace).is_some_and(|labels| f.matches(labels)))
+    }
+
+    fn apply_namespace(&mut self, ns: NamespaceInfo) {
+        let name = ns.key.name.clone();
+        if self.namespaces.get(&name) == Some(&ns.labels) {
+            return;
+        }
+        self.namespaces.insert(name.clone(), ns.labels);
+        self.namespace_changed(&name);
+    }
+
+    fn delete_namespace(&mut self, name: &str) {
+        if self.namespaces.remove(name).is_some() {
+            self.namespace_changed(name);
+        }
+    }
+
+    /// Everything in `namespace` may have become visible or invisible.
+    fn namespace_changed(&mut self, namespace: &str) {
+        self.index.set_namespace_exposed(namespace, self.visible(namespace));
+        let svcs: Vec<ObjectKey> = self.services.keys().filter(|k| k.namespace == namespace).cloned().collect();
+        self.dirty.extend(svcs);
+        if self.opts.pods_verified {
+            for name in self.pods_by_ns.get(namespace).into_iter().flatten() {
+                self.dirty_pods.insert(ObjectKey::new(namespace, name.clone()));
+            }
         }
     }
 
@@ -113,7 +249,7 @@ impl State {
                 all.into_iter().for_each(|s| self.apply_service(s));
                 self.mark_synced(KIND_SERVICES);
             }
-            SourceEvent::Pod(_) if self.mode == EndpointsFrom::Endpointslices => {}
+            SourceEvent::Pod(_) if !self.opts.watches.pods => {}
             SourceEvent::Pod(Change::Apply(p)) => self.apply_pod(p),
             SourceEvent::Pod(Change::Delete(k)) => self.delete_pod(&k),
             SourceEvent::Pod(Change::Reset(all)) => {
@@ -132,6 +268,16 @@ impl State {
                 all.into_iter().for_each(|s| self.apply_slice(s));
                 self.mark_synced(KIND_SLICES);
             }
+            SourceEvent::Namespace(_) if !self.opts.watches.namespaces => {}
+            SourceEvent::Namespace(Change::Apply(n)) => self.apply_namespace(n),
+            SourceEvent::Namespace(Change::Delete(k)) => self.delete_namespace(&k.name),
+            SourceEvent::Namespace(Change::Reset(all)) => {
+                let keep: BTreeSet<String> = all.iter().map(|n| n.key.name.clone()).collect();
+                let gone: Vec<String> = self.namespaces.keys().filter(|k| !keep.contains(*k)).cloned().collect();
+                gone.iter().for_each(|k| self.delete_namespace(k));
+                all.into_iter().for_each(|n| self.apply_namespace(n));
+                self.mark_synced(KIND_NAMESPACES);
+            }
         }
     }
 
@@ -144,10 +290,15 @@ impl State {
                 changed += 1;
             }
         }
+        for key in std::mem::take(&mut self.dirty_pods) {
+            if self.recompute_pod(&key) {
+                changed += 1;
+            }
+        }
         if changed > 0 {
             debug!(services = changed, serial = self.index.serial(), "published changes");
         }
-        if !self.index.is_synced() && State::required_kinds(self.mode).iter().all(|k| self.synced.contains(k)) {
+        if !self.index.is_synced() && self.opts.watches.kinds().iter().all(|k| self.synced.contains(k)) {
             self.index.set_synced(true);
             info!(names = self.index.len(), services = self.services.len(), "first full sync complete; answering");
         }
@@ -161,6 +312,16 @@ impl State {
     /// Whether `svc` takes its endpoints from the pods it selects (else from its slices).
     fn uses_pods(&self, svc: &ServiceInfo) -> bool {
         self.mode == EndpointsFrom::Pods && svc.selector.is_some()
+    }
+
+    fn recompute_pod(&mut self, key: &ObjectKey) -> bool {
+        let owner = Owner::Pod(key.clone());
+        match self.pods.get(key) {
+            Some(pod) if self.opts.pods_verified && self.visible(&key.namespace) => {
+                self.index.publish(&owner, pod_records(pod, &self.opts.records))
+            }
+            _ => self.index.withdraw(&owner),
+        }
     }
 
     fn apply_service(&mut self, svc: ServiceInfo) {
@@ -255,6 +416,9 @@ impl State {
             }
         }
         self.pods_by_ns.entry(key.namespace.clone()).or_default().insert(key.name.clone());
+        if self.opts.pods_verified {
+            self.dirty_pods.insert(key.clone());
+        }
         self.pods.insert(key, pod);
     }
 
@@ -262,6 +426,9 @@ impl State {
         let Some(old) = self.pods.remove(key) else {
             return;
         };
+        if self.opts.pods_verified {
+            self.dirty_pods.insert(key.clone());
+        }
         if let Some(set) = self.pods_by_ns.get_mut(&key.namespace) {
             set.remove(&key.name);
             if set.is_empty() {
@@ -316,7 +483,12 @@ impl State {
 
     /// The endpoints of `svc`, from its pods or its slices.
     fn endpoints(&self, svc: &ServiceInfo) -> Vec<Endpoint> {
-        if svc.kind != ServiceKind::Headless {
+        let needed = match svc.kind {
+            ServiceKind::Headless => true,
+            ServiceKind::ClusterIp(_) => self.opts.records.ignore_empty_service,
+            ServiceKind::ExternalName(_) => false,
+        };
+        if !needed || self.opts.records.noendpoints {
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -337,12 +509,17 @@ impl State {
     }
 
     fn recompute(&mut self, key: &ObjectKey) -> bool {
+        let owner = Owner::Service(key.clone());
         match self.services.get(key) {
-            None => self.index.withdraw(key),
-            Some(svc) => {
-                let names = service_names(svc, &self.endpoints(svc), &self.zone_key);
-                self.index.publish(key, names)
+            // A filtered-out namespace is invisible: its names are NXDOMAIN, never NODATA.
+            Some(svc) if self.visible(&key.namespace) => {
+                let (published, skipped) = service_records(svc, &self.endpoints(svc), &self.opts.records);
+                for _ in 0..skipped.0 {
+                    self.index.count_skipped();
+                }
+                self.index.publish(&owner, published)
             }
+            _ => self.index.withdraw(&owner),
         }
     }
 }
@@ -370,12 +547,11 @@ pub async fn run(mut rx: mpsc::Receiver<SourceEvent>, mut state: State) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::rr::Name;
     use k8s_openapi::api::core::v1::{Pod, Service};
 
     fn state(mode: EndpointsFrom) -> (State, Arc<Index>) {
-        let index = Arc::new(Index::new(Name::from_ascii("cluster.local.").unwrap()));
-        (State::new(index.clone(), Arc::new(Health::default()), mode), index)
+        let index = Arc::new(Index::new(false));
+        (State::new(index.clone(), Arc::new(Health::default()), ReconcileOptions::with_mode(mode)), index)
     }
 
     fn svc(yaml: &str) -> ServiceInfo {
@@ -395,7 +571,7 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
     const NGINX: &str = "metadata: {name: nginx, namespace: default}\nspec: {clusterIP: None, selector: {app: nginx}}";
 
     fn a(index: &Index, name: &str) -> Option<Vec<String>> {
-        index.lookup(&format!("{name}.cluster.local.")).map(|d| d.v4.iter().map(|ip| ip.to_string()).collect())
+        index.lookup(name).map(|d| d.v4.iter().map(|ip| ip.to_string()).collect())
     }
 
     fn sync_all(st: &mut State, services: Vec<ServiceInfo>, pods: Vec<PodInfo>) {
@@ -446,7 +622,7 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
         st.handle(SourceEvent::Service(Change::Reset(vec![])));
         st.flush();
         assert_eq!(a(&idx, "nginx.default.svc"), None);
-        assert!(idx.lookup("default.svc.cluster.local.").is_none());
+        assert!(idx.lookup("default.svc").is_none());
     }
 
     #[test]
@@ -470,8 +646,15 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
                 service: Some("db".into()),
                 endpoints: ips
                     .iter()
-                    .map(|ip| Endpoint { ip: ip.parse().unwrap(), hostname: None, ready: true })
+                    .map(|ip| Endpoint {
+                        ip: ip.parse().unwrap(),
+                        hostname: None,
+                        ready: true,
+                        pod_name: None,
+                        ports: vec![],
+                    })
                     .collect(),
+                labels: Default::default(),
             };
             sync_all(&mut st, vec![db, svc(NGINX)], vec![pod("web-0", "10.0.0.1", true)]);
             st.handle(SourceEvent::Slice(Change::Apply(slice("db-a", &["10.1.0.1", "10.1.0.2"]))));

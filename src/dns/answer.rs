@@ -1,57 +1,110 @@
 //! The zone logic: what the authoritative answer to one question is, read from the [`Index`]
 //! only. Pure: no sockets, so every rule is table-tested.
 //!
-//! Entry point: [`Zone::answer`].
+//! Entry point: [`Zones::answer`]. Every configured forward zone serves the same zone-relative
+//! names; reverse zones serve PTR records for the addresses the index knows.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use ipnet::IpNet;
 
-use crate::index::{Index, name_key};
+use crate::config::{PodsMode, PtrMode, Ttls, ZoneSpec};
+use crate::dns::reverse::{ip_of_ptr_name, net_of_reverse_zone};
+use crate::index::{Index, NameData, relative_key};
+use crate::model::records::undash_ip;
 
 /// SOA timers, as CoreDNS's `kubernetes` plugin sets them (refresh 2h, retry 30m, expire 24h).
 const SOA_REFRESH: i32 = 7200;
 const SOA_RETRY: i32 = 1800;
 const SOA_EXPIRE: i32 = 86400;
+/// The schema version of the Kubernetes DNS specification we implement (spec section 2.1).
+pub const SPEC_VERSION: &str = "1.1.0";
+/// Longest CNAME chain followed inside our zones.
+const MAX_CHASE: usize = 8;
 
 /// The answer to one question, before encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     /// The response code.
     pub rcode: ResponseCode,
-    /// The AA bit: set on every answer from inside the zone (RFC 1035 section 4.1.1).
+    /// The AA bit: set on every answer from inside our zones (RFC 1035 section 4.1.1).
     pub authoritative: bool,
     /// Answer section.
     pub answers: Vec<Record>,
     /// Authority section (the SOA on negative answers, RFC 2308 section 3).
     pub authority: Vec<Record>,
+    /// Additional section (addresses of SRV targets).
+    pub additional: Vec<Record>,
 }
 
 impl Answer {
     fn error(rcode: ResponseCode) -> Self {
-        Self { rcode, authoritative: false, answers: Vec::new(), authority: Vec::new() }
+        Self { rcode, authoritative: false, answers: Vec::new(), authority: Vec::new(), additional: Vec::new() }
     }
 }
 
-/// One authoritative zone served from an [`Index`].
+/// How the answers are shaped.
 #[derive(Debug, Clone)]
-pub struct Zone {
-    index: Arc<Index>,
-    apex: Name,
-    ns_name: Name,
-    hostmaster: Name,
-    ttl: u32,
+pub struct ZoneSettings {
+    /// The zones served.
+    pub zones: Vec<ZoneSpec>,
+    /// TTLs.
+    pub ttls: Ttls,
+    /// Pod records.
+    pub pods: PodsMode,
+    /// PTR records per address.
+    pub ptr: PtrMode,
+    /// Namespace allow-list (empty: all), for insecure pod records.
+    pub namespaces: Vec<String>,
 }
 
-impl Zone {
-    /// A zone over `index`, answering with `ttl`.
-    pub fn new(index: Arc<Index>, ttl: u32) -> Self {
-        let apex = index.zone().clone();
-        let ns_name = Name::from_ascii("ns.dns").expect("valid").append_domain(&apex).expect("short");
-        let hostmaster = Name::from_ascii("hostmaster").expect("valid").append_domain(&apex).expect("short");
-        Self { index, apex, ns_name, hostmaster, ttl }
+#[derive(Debug, Clone)]
+struct Apex {
+    name: Name,
+    /// Reverse zones: the network covered.
+    net: Option<IpNet>,
+}
+
+/// The authoritative zones served from an [`Index`].
+#[derive(Debug, Clone)]
+pub struct Zones {
+    index: Arc<Index>,
+    /// Forward and reverse apexes, most specific first.
+    apexes: Vec<Apex>,
+    /// The first forward zone: PTR targets are named in it.
+    primary: Name,
+    ns_name: Name,
+    hostmaster: Name,
+    settings: ZoneSettings,
+}
+
+/// Where a question falls.
+enum Place<'a> {
+    Forward { apex: &'a Name, key: String },
+    Reverse { apex: &'a Name, net: IpNet },
+}
+
+impl Zones {
+    /// Zones over `index`. `settings.zones` must hold at least one forward zone (the
+    /// configuration guarantees it).
+    pub fn new(index: Arc<Index>, settings: ZoneSettings) -> Self {
+        let mut apexes: Vec<Apex> = settings
+            .zones
+            .iter()
+            .map(|z| match z {
+                ZoneSpec::Forward(n) => Apex { name: n.to_lowercase(), net: None },
+                ZoneSpec::Reverse { apex, net } => Apex { name: apex.to_lowercase(), net: Some(*net) },
+            })
+            .collect();
+        let primary = apexes.iter().find(|a| a.net.is_none()).map(|a| a.name.clone()).expect("a forward zone");
+        apexes.sort_by_key(|a| std::cmp::Reverse(a.name.num_labels()));
+        let ns_name = Name::from_ascii("ns.dns").expect("valid").append_domain(&primary).expect("short");
+        let hostmaster = Name::from_ascii("hostmaster").expect("valid").append_domain(&primary).expect("short");
+        Self { index, apexes, primary, ns_name, hostmaster, settings }
     }
 
     /// The index answered from.
@@ -59,9 +112,10 @@ impl Zone {
         &self.index
     }
 
-    /// The SOA record of the zone, with the current serial; its minimum is the TTL, which bounds
-    /// negative caching (RFC 2308 section 5).
-    pub fn soa(&self) -> Record {
+    /// The SOA record of `apex`, with the current serial; its minimum bounds negative caching
+    /// (RFC 2308 section 5).
+    pub fn soa(&self, apex: &Name) -> Record {
+        let t = &self.settings.ttls;
         let soa = SOA::new(
             self.ns_name.clone(),
             self.hostmaster.clone(),
@@ -69,9 +123,21 @@ impl Zone {
             SOA_REFRESH,
             SOA_RETRY,
             SOA_EXPIRE,
-            self.ttl,
+            t.soa_minimum,
         );
-        Record::from_rdata(self.apex.clone(), self.ttl, RData::SOA(soa))
+        Record::from_rdata(apex.clone(), t.soa, RData::SOA(soa))
+    }
+
+    fn place(&self, qname: &Name) -> Option<Place<'_>> {
+        for a in &self.apexes {
+            if a.name.zone_of(qname) {
+                return Some(match a.net {
+                    None => Place::Forward { apex: &a.name, key: relative_key(qname, &a.name)? },
+                    Some(net) => Place::Reverse { apex: &a.name, net },
+                });
+            }
+        }
+        None
     }
 
     /// Answers one question. `qname` keeps the client's case: answer records are owned by it
@@ -81,12 +147,14 @@ impl Zone {
         if qclass != DNSClass::IN && qclass != DNSClass::ANY {
             return Answer::error(ResponseCode::Refused);
         }
-        // Outside the zone (including `. NS`, CoreDNS forward's health probe): not ours.
-        if !self.apex.zone_of(qname) {
+        let mut qname = qname.clone();
+        qname.set_fqdn(true);
+        // Outside our zones (including `. NS`, CoreDNS forward's health probe): not ours.
+        let Some(place) = self.place(&qname) else {
             return Answer::error(ResponseCode::Refused);
-        }
-        // Before the first full list we do not know what does not exist: SERVFAIL, as CoreDNS does,
-        // never a premature NXDOMAIN that resolvers would cache.
+        };
+        // Before the first full list we do not know what does not exist: SERVFAIL, as CoreDNS
+        // does, never a premature NXDOMAIN that resolvers would cache.
         if !self.index.is_synced() {
             return Answer::error(ResponseCode::ServFail);
         }
@@ -94,177 +162,371 @@ impl Zone {
         if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
             return Answer::error(ResponseCode::Refused);
         }
-        let mut qname_fqdn = qname.clone();
-        qname_fqdn.set_fqdn(true);
-        let key = name_key(&qname_fqdn);
-        if key == self.index.zone_key() {
-            return self.apex_answer(&qname_fqdn, qtype);
-        }
-        match self.index.lookup(&key) {
-            None => self.negative(ResponseCode::NXDomain),
-            Some(data) => {
-                let mut answers = Vec::new();
-                if let Some(target) = &data.cname {
-                    // RFC 1034 section 3.6.2: a CNAME answers every type at its owner. The target
-                    // is outside the zone for ExternalName services, so it is not chased here.
-                    answers.push(Record::from_rdata(qname_fqdn.clone(), self.ttl, RData::CNAME(CNAME(target.clone()))));
-                    return self.positive(answers);
-                }
-                let want_a = matches!(qtype, RecordType::A | RecordType::ANY);
-                let want_aaaa = matches!(qtype, RecordType::AAAA | RecordType::ANY);
-                if want_a {
-                    answers.extend(
-                        data.v4.iter().map(|ip| Record::from_rdata(qname_fqdn.clone(), self.ttl, RData::A(A(*ip)))),
-                    );
-                }
-                if want_aaaa {
-                    answers.extend(
-                        data.v6
-                            .iter()
-                            .map(|ip| Record::from_rdata(qname_fqdn.clone(), self.ttl, RData::AAAA(AAAA(*ip)))),
-                    );
-                }
-                if answers.is_empty() {
-                    // The name exists but not with this type (or is an empty non-terminal):
-                    // NODATA, RFC 2308 section 2.2.
-                    self.negative(ResponseCode::NoError)
-                } else {
-                    self.positive(answers)
-                }
-            }
+        match place {
+            Place::Forward { apex, key } if key.is_empty() => self.apex_answer(apex, &qname, qtype),
+            Place::Forward { apex, key } => self.forward_answer(apex, &qname, &key, qtype),
+            Place::Reverse { apex, .. } if *apex == qname => self.apex_answer(apex, &qname, qtype),
+            Place::Reverse { apex, net } => self.reverse_answer(apex, net, &qname, qtype),
         }
     }
 
-    fn apex_answer(&self, qname: &Name, qtype: RecordType) -> Answer {
+    fn apex_answer(&self, apex: &Name, qname: &Name, qtype: RecordType) -> Answer {
         match qtype {
             // RFC 8482: ANY gets one RRset; the SOA is the obvious one at an apex.
             RecordType::SOA | RecordType::ANY => {
-                let mut soa = self.soa();
+                let mut soa = self.soa(apex);
                 soa.name = qname.clone();
                 self.positive(vec![soa])
             }
-            RecordType::NS => {
-                self.positive(vec![Record::from_rdata(qname.clone(), self.ttl, RData::NS(NS(self.ns_name.clone())))])
-            }
-            _ => self.negative(ResponseCode::NoError),
+            RecordType::NS => self.positive(vec![Record::from_rdata(
+                qname.clone(),
+                self.settings.ttls.record,
+                RData::NS(NS(self.ns_name.clone())),
+            )]),
+            _ => self.negative(apex, ResponseCode::NoError),
         }
     }
 
+    /// The data at a forward key: the index, plus the names computed rather than stored
+    /// (`dns-version`, insecure pod records and the `pod` non-terminals).
+    fn resolve(&self, key: &str) -> Option<Arc<NameData>> {
+        let labels: Vec<&str> = key.split('.').collect();
+        if labels.last() == Some(&"pod") {
+            return self.resolve_pod(key, &labels);
+        }
+        self.index.lookup(key)
+    }
+
+    fn namespace_exposed(&self, ns: &str) -> bool {
+        (self.settings.namespaces.is_empty() || self.settings.namespaces.iter().any(|n| n == ns))
+            && self.index.namespace_exposed(ns)
+    }
+
+    /// Pod records, CoreDNS `pods` semantics: disabled, insecure (any well-formed dashed IP),
+    /// verified (a pod with that IP in that namespace, published by the reconciler).
+    fn resolve_pod(&self, key: &str, labels: &[&str]) -> Option<Arc<NameData>> {
+        match (self.settings.pods, labels.len()) {
+            (PodsMode::Disabled, _) => None,
+            (_, 1) => Some(Arc::new(NameData::default())),
+            (PodsMode::Insecure, 2) => self.namespace_exposed(labels[0]).then(|| Arc::new(NameData::default())),
+            (PodsMode::Insecure, 3) if self.namespace_exposed(labels[1]) => {
+                let ip = undash_ip(labels[0])?;
+                let mut data = NameData::default();
+                match ip {
+                    IpAddr::V4(v4) => data.v4.push(v4),
+                    IpAddr::V6(v6) => data.v6.push(v6),
+                }
+                Some(Arc::new(data))
+            }
+            (PodsMode::Insecure, _) => None,
+            (PodsMode::Verified, _) => self.index.lookup(key),
+        }
+    }
+
+    fn forward_answer(&self, apex: &Name, qname: &Name, key: &str, qtype: RecordType) -> Answer {
+        let ttl = self.settings.ttls.record;
+        if key == "dns-version" {
+            // Spec section 2.1: `dns-version.<zone>. IN TXT "<schema-version>"`.
+            return match qtype {
+                RecordType::TXT | RecordType::ANY => self.positive(vec![Record::from_rdata(
+                    qname.clone(),
+                    ttl,
+                    RData::TXT(TXT::new(vec![SPEC_VERSION.to_owned()])),
+                )]),
+                _ => self.negative(apex, ResponseCode::NoError),
+            };
+        }
+        let Some(data) = self.resolve(key) else {
+            return self.negative(apex, ResponseCode::NXDomain);
+        };
+        let mut answer = self.positive(Vec::new());
+        let mut owner = qname.clone();
+        let mut data = data;
+        for _ in 0..MAX_CHASE {
+            let Some(target) = &data.cname else { break };
+            // RFC 1034 section 3.6.2: a CNAME answers every type at its owner; RFC 1034 section
+            // 4.3.2 step 3a: restart at the target when it is ours, else stop (not chased outside).
+            answer.answers.push(Record::from_rdata(owner.clone(), ttl, RData::CNAME(CNAME(target.clone()))));
+            if qtype == RecordType::CNAME {
+                return answer;
+            }
+            let Some(Place::Forward { key, apex: target_apex }) = self.place(target) else {
+                return answer;
+            };
+            match self.resolve(&key) {
+                Some(next) => {
+                    owner = target.clone();
+                    data = next;
+                }
+                None => {
+                    // RFC 6604: the rcode reflects the last name in the chain.
+                    answer.rcode = ResponseCode::NXDomain;
+                    answer.authority.push(self.soa(target_apex));
+                    return answer;
+                }
+            }
+        }
+        if data.cname.is_some() {
+            return answer; // a chain longer than we follow
+        }
+        let before = answer.answers.len();
+        self.add_data(&mut answer, &owner, &data, qtype, apex);
+        if answer.answers.len() == before {
+            if before > 0 {
+                return answer; // CNAME chain to a name without this type
+            }
+            // The name exists but not with this type (or is an empty non-terminal): NODATA,
+            // RFC 2308 section 2.2.
+            return self.negative(apex, ResponseCode::NoError);
+        }
+        answer
+    }
+
+    /// Appends `data`'s records of `qtype` owned by `owner`; SRV targets' addresses go to the
+    /// additional section (spec 2.3.1: they "should" be returned there).
+    fn add_data(&self, answer: &mut Answer, owner: &Name, data: &NameData, qtype: RecordType, apex: &Name) {
+        let ttl = self.settings.ttls.record;
+        let any = qtype == RecordType::ANY;
+        if qtype == RecordType::A || any {
+            answer.answers.extend(data.v4.iter().map(|ip| Record::from_rdata(owner.clone(), ttl, RData::A(A(*ip)))));
+        }
+        if qtype == RecordType::AAAA || any {
+            answer
+                .answers
+                .extend(data.v6.iter().map(|ip| Record::from_rdata(owner.clone(), ttl, RData::AAAA(AAAA(*ip)))));
+        }
+        // RFC 8482 minimal ANY: addresses when the name has them, else SRV.
+        if qtype == RecordType::SRV || (any && answer.answers.is_empty()) {
+            let mut seen_targets: Vec<&str> = Vec::new();
+            for s in &data.srv {
+                let Some(target) = under(&s.target, apex) else { continue };
+                answer.answers.push(Record::from_rdata(
+                    owner.clone(),
+                    ttl,
+                    RData::SRV(SRV::new(s.priority, s.weight, s.port, target.clone())),
+                ));
+                if seen_targets.contains(&s.target.as_str()) {
+                    continue;
+                }
+                seen_targets.push(&s.target);
+                if let Some(t) = self.index.lookup(&s.target) {
+                    answer
+                        .additional
+                        .extend(t.v4.iter().map(|ip| Record::from_rdata(target.clone(), ttl, RData::A(A(*ip)))));
+                    answer
+                        .additional
+                        .extend(t.v6.iter().map(|ip| Record::from_rdata(target.clone(), ttl, RData::AAAA(AAAA(*ip)))));
+                }
+            }
+        }
+    }
+
+    fn reverse_answer(&self, apex: &Name, net: IpNet, qname: &Name, qtype: RecordType) -> Answer {
+        let ttl = self.settings.ttls.record;
+        if let Some(ip) = ip_of_ptr_name(qname).filter(|ip| net.contains(ip))
+            && let Some(targets) = self.index.ptr(&ip)
+        {
+            if !matches!(qtype, RecordType::PTR | RecordType::ANY) {
+                return self.negative(apex, ResponseCode::NoError);
+            }
+            let take = match self.settings.ptr {
+                PtrMode::First => 1,
+                PtrMode::All => targets.len(),
+            };
+            let records = targets
+                .iter()
+                .take(take)
+                .filter_map(|(_, rel)| under(rel, &self.primary))
+                .map(|t| Record::from_rdata(qname.clone(), ttl, RData::PTR(PTR(t))))
+                .collect();
+            return self.positive(records);
+        }
+        // A shorter reverse name above known addresses is an empty non-terminal.
+        if let Some(sub) = net_of_reverse_zone(qname)
+            && self.index.has_addresses_under(&sub)
+        {
+            return self.negative(apex, ResponseCode::NoError);
+        }
+        self.negative(apex, ResponseCode::NXDomain)
+    }
+
     fn positive(&self, answers: Vec<Record>) -> Answer {
-        Answer { rcode: ResponseCode::NoError, authoritative: true, answers, authority: Vec::new() }
+        Answer {
+            rcode: ResponseCode::NoError,
+            authoritative: true,
+            answers,
+            authority: Vec::new(),
+            additional: Vec::new(),
+        }
     }
 
     /// NXDOMAIN or NODATA: empty answer, the SOA in the authority section (RFC 2308 section 3).
-    fn negative(&self, rcode: ResponseCode) -> Answer {
-        Answer { rcode, authoritative: true, answers: Vec::new(), authority: vec![self.soa()] }
+    fn negative(&self, apex: &Name, rcode: ResponseCode) -> Answer {
+        Answer {
+            rcode,
+            authoritative: true,
+            answers: Vec::new(),
+            authority: vec![self.soa(apex)],
+            additional: Vec::new(),
+        }
     }
+}
+
+/// `rel` (zone-relative) as an absolute name under `apex`.
+fn under(rel: &str, apex: &Name) -> Option<Name> {
+    Name::from_ascii(rel).ok()?.append_domain(apex).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::NameData;
+    use crate::index::{Owner, PtrEntry, Published, SrvData};
     use crate::model::ObjectKey;
 
-    fn zone() -> Zone {
-        let index = Arc::new(Index::new(Name::from_ascii("cluster.local.").unwrap()));
-        index.publish(
-            &ObjectKey::new("default", "nginx"),
-            vec![
-                (
-                    "nginx.default.svc.cluster.local.".into(),
-                    NameData {
-                        v4: vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()],
-                        ..Default::default()
-                    },
-                ),
-                (
-                    "web-0.nginx.default.svc.cluster.local.".into(),
-                    NameData { v4: vec!["10.0.0.1".parse().unwrap()], ..Default::default() },
-                ),
-            ],
-        );
-        index.publish(
-            &ObjectKey::new("default", "ext"),
-            vec![(
-                "ext.default.svc.cluster.local.".into(),
-                NameData { cname: Some(Name::from_ascii("example.com.").unwrap()), ..Default::default() },
-            )],
-        );
-        index.set_synced(true);
-        Zone::new(index, 5)
+    fn data(v4: &[&str]) -> NameData {
+        NameData { v4: v4.iter().map(|s| s.parse().unwrap()).collect(), ..Default::default() }
     }
 
-    /// One line per record, in zone-file form, then the rcode and AA: how the cases read.
-    fn ask(z: &Zone, name: &str, qtype: RecordType) -> Vec<String> {
+    fn settings(pods: PodsMode, ptr: PtrMode) -> ZoneSettings {
+        ZoneSettings {
+            zones: vec![
+                ZoneSpec::Forward(Name::from_ascii("cluster.local.").unwrap()),
+                ZoneSpec::Forward(Name::from_ascii("example.org.").unwrap()),
+                ZoneSpec::Reverse {
+                    apex: Name::from_ascii("10.in-addr.arpa.").unwrap(),
+                    net: "10.0.0.0/8".parse().unwrap(),
+                },
+            ],
+            ttls: Ttls { record: 5, soa: 30, soa_minimum: 2 },
+            pods,
+            ptr,
+            namespaces: vec![],
+        }
+    }
+
+    fn zones(pods: PodsMode, ptr: PtrMode) -> Zones {
+        let index = Arc::new(Index::new(false));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut nginx = data(&["10.0.0.1", "10.0.0.2"]);
+        nginx.srv = vec![SrvData { priority: 0, weight: 100, port: 80, target: "web-0.nginx.default.svc".into() }];
+        index.publish(
+            &Owner::Service(ObjectKey::new("default", "nginx")),
+            Published {
+                names: vec![
+                    ("nginx.default.svc".into(), nginx),
+                    ("web-0.nginx.default.svc".into(), data(&["10.0.0.1"])),
+                    ("_tcp.nginx.default.svc".into(), NameData::default()),
+                ],
+                ptrs: vec![PtrEntry { ip, rank: 0, name: "web-0.nginx.default.svc".into() }],
+            },
+        );
+        index.publish(
+            &Owner::Service(ObjectKey::new("default", "api")),
+            Published {
+                names: vec![("api.default.svc".into(), data(&["10.0.0.1"]))],
+                ptrs: vec![PtrEntry { ip, rank: 2, name: "api.default.svc".into() }],
+            },
+        );
+        let cname = |target: &str| NameData { cname: Some(Name::from_ascii(target).unwrap()), ..Default::default() };
+        index.publish(
+            &Owner::Service(ObjectKey::new("default", "ext")),
+            Published { names: vec![("ext.default.svc".into(), cname("example.com."))], ptrs: vec![] },
+        );
+        index.publish(
+            &Owner::Service(ObjectKey::new("default", "alias")),
+            Published {
+                names: vec![("alias.default.svc".into(), cname("nginx.default.svc.cluster.local."))],
+                ptrs: vec![],
+            },
+        );
+        index.set_synced(true);
+        Zones::new(index, settings(pods, ptr))
+    }
+
+    /// One line per record, in zone-file form, after the rcode and AA: how the cases read.
+    fn ask(z: &Zones, name: &str, qtype: RecordType) -> Vec<String> {
         let a = z.answer(&Name::from_ascii(name).unwrap(), qtype, DNSClass::IN);
         let mut out = vec![format!("{:?} aa={}", a.rcode, a.authoritative)];
-        out.extend(a.answers.iter().map(|r| format!("{} {} IN {} {}", r.name, r.ttl, r.record_type(), r.data)));
-        out.extend(a.authority.iter().map(|r| format!("AUTH {} {}", r.name, r.record_type())));
+        let line = |r: &Record| format!("{} {} IN {} {}", r.name, r.ttl, r.record_type(), r.data);
+        out.extend(a.answers.iter().map(line));
+        out.extend(a.authority.iter().map(|r| format!("AUTH {} {} {}", r.name, r.ttl, r.record_type())));
+        out.extend(a.additional.iter().map(|r| format!("ADD {}", line(r))));
         out
     }
 
     #[test]
     fn answer_rules_as_zone_text() {
-        let z = zone();
-        let cases: &[(&str, RecordType, &[&str])] = &[
-            (
-                "web-0.nginx.default.svc.cluster.local.",
-                RecordType::A,
-                &["NoError aa=true", "web-0.nginx.default.svc.cluster.local. 5 IN A 10.0.0.1"],
-            ),
-            (
-                "Web-0.NGINX.default.svc.cluster.local.",
-                RecordType::A,
-                &["NoError aa=true", "Web-0.NGINX.default.svc.cluster.local. 5 IN A 10.0.0.1"],
-            ),
-            (
-                "nginx.default.svc.cluster.local.",
-                RecordType::A,
-                &[
-                    "NoError aa=true",
-                    "nginx.default.svc.cluster.local. 5 IN A 10.0.0.1",
-                    "nginx.default.svc.cluster.local. 5 IN A 10.0.0.2",
-                ],
-            ),
-            (
-                "web-0.nginx.default.svc.cluster.local.",
-                RecordType::AAAA,
-                &["NoError aa=true", "AUTH cluster.local. SOA"],
-            ),
-            ("web-9.nginx.default.svc.cluster.local.", RecordType::A, &["NXDomain aa=true", "AUTH cluster.local. SOA"]),
-            ("default.svc.cluster.local.", RecordType::A, &["NoError aa=true", "AUTH cluster.local. SOA"]),
-            ("svc.cluster.local.", RecordType::A, &["NoError aa=true", "AUTH cluster.local. SOA"]),
-            ("other.svc.cluster.local.", RecordType::A, &["NXDomain aa=true", "AUTH cluster.local. SOA"]),
-            ("cluster.local.", RecordType::NS, &["NoError aa=true", "cluster.local. 5 IN NS ns.dns.cluster.local."]),
-            ("cluster.local.", RecordType::A, &["NoError aa=true", "AUTH cluster.local. SOA"]),
-            ("example.com.", RecordType::A, &["Refused aa=false"]),
-            (".", RecordType::NS, &["Refused aa=false"]),
-            ("cluster.local.", RecordType::AXFR, &["Refused aa=false"]),
-            (
-                "ext.default.svc.cluster.local.",
-                RecordType::A,
-                &["NoError aa=true", "ext.default.svc.cluster.local. 5 IN CNAME example.com."],
-            ),
+        let z = zones(PodsMode::Disabled, PtrMode::First);
+        let nx = |zone: &str| vec!["NXDomain aa=true".to_string(), format!("AUTH {zone} 30 SOA")];
+        let nodata = |zone: &str| vec!["NoError aa=true".to_string(), format!("AUTH {zone} 30 SOA")];
+        let cases: Vec<(&str, RecordType, Vec<String>)> = vec![
+            ("web-0.nginx.default.svc.cluster.local.", RecordType::A, vec!["NoError aa=true".into(), "web-0.nginx.default.svc.cluster.local. 5 IN A 10.0.0.1".into()]),
+            ("Web-0.NGINX.default.svc.example.org.", RecordType::A, vec!["NoError aa=true".into(), "Web-0.NGINX.default.svc.example.org. 5 IN A 10.0.0.1".into()]),
+            ("nginx.default.svc.cluster.local.", RecordType::A, vec!["NoError aa=true".into(), "nginx.default.svc.cluster.local. 5 IN A 10.0.0.1".into(), "nginx.default.svc.cluster.local. 5 IN A 10.0.0.2".into()]),
+            ("nginx.default.svc.cluster.local.", RecordType::SRV, vec!["NoError aa=true".into(), "nginx.default.svc.cluster.local. 5 IN SRV 0 100 80 web-0.nginx.default.svc.cluster.local.".into(), "ADD web-0.nginx.default.svc.cluster.local. 5 IN A 10.0.0.1".into()]),
+            ("web-0.nginx.default.svc.cluster.local.", RecordType::AAAA, nodata("cluster.local.")),
+            ("_tcp.nginx.default.svc.cluster.local.", RecordType::SRV, nodata("cluster.local.")),
+            ("_udp.nginx.default.svc.cluster.local.", RecordType::SRV, nx("cluster.local.")),
+            ("web-9.nginx.default.svc.cluster.local.", RecordType::A, nx("cluster.local.")),
+            ("default.svc.cluster.local.", RecordType::A, nodata("cluster.local.")),
+            ("svc.example.org.", RecordType::A, nodata("example.org.")),
+            ("other.svc.cluster.local.", RecordType::A, nx("cluster.local.")),
+            ("cluster.local.", RecordType::NS, vec!["NoError aa=true".into(), "cluster.local. 5 IN NS ns.dns.cluster.local.".into()]),
+            ("cluster.local.", RecordType::A, nodata("cluster.local.")),
+            ("dns-version.cluster.local.", RecordType::TXT, vec!["NoError aa=true".into(), "dns-version.cluster.local. 5 IN TXT 1.1.0".into()]),
+            ("dns-version.cluster.local.", RecordType::A, nodata("cluster.local.")),
+            ("example.com.", RecordType::A, vec!["Refused aa=false".into()]),
+            (".", RecordType::NS, vec!["Refused aa=false".into()]),
+            ("cluster.local.", RecordType::AXFR, vec!["Refused aa=false".into()]),
+            ("ext.default.svc.cluster.local.", RecordType::A, vec!["NoError aa=true".into(), "ext.default.svc.cluster.local. 5 IN CNAME example.com.".into()]),
+            ("alias.default.svc.cluster.local.", RecordType::A, vec!["NoError aa=true".into(), "alias.default.svc.cluster.local. 5 IN CNAME nginx.default.svc.cluster.local.".into(), "nginx.default.svc.cluster.local. 5 IN A 10.0.0.1".into(), "nginx.default.svc.cluster.local. 5 IN A 10.0.0.2".into()]),
+            ("1.0.0.10.in-addr.arpa.", RecordType::PTR, vec!["NoError aa=true".into(), "1.0.0.10.in-addr.arpa. 5 IN PTR web-0.nginx.default.svc.cluster.local.".into()]),
+            ("0.0.10.in-addr.arpa.", RecordType::PTR, nodata("10.in-addr.arpa.")),
+            ("9.0.0.10.in-addr.arpa.", RecordType::PTR, nx("10.in-addr.arpa.")),
+            ("10.in-addr.arpa.", RecordType::SOA, vec!["NoError aa=true".into(), "10.in-addr.arpa. 30 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. SERIAL 7200 1800 86400 2".into()]),
+            ("1.0.0.11.in-addr.arpa.", RecordType::PTR, vec!["Refused aa=false".into()]),
+            ("10-0-0-1.default.pod.cluster.local.", RecordType::A, nx("cluster.local.")),
         ];
+        let serial = z.index().serial().to_string();
         for (name, qtype, want) in cases {
-            assert_eq!(ask(&z, name, *qtype), *want, "{name} {qtype}");
+            let want: Vec<String> = want.into_iter().map(|l| l.replace("SERIAL", &serial)).collect();
+            assert_eq!(ask(&z, name, qtype), want, "{name} {qtype}");
         }
     }
 
     #[test]
-    fn soa_minimum_is_the_ttl_and_serial_is_the_index_serial() {
-        let z = zone();
-        let soa = z.soa();
-        let RData::SOA(s) = &soa.data else { panic!("not a SOA") };
-        assert_eq!(s.minimum, 5);
-        assert_eq!(s.serial, z.index().serial());
+    fn ptr_all_lists_every_name() {
+        let z = zones(PodsMode::Disabled, PtrMode::All);
+        assert_eq!(
+            ask(&z, "1.0.0.10.in-addr.arpa.", RecordType::PTR),
+            [
+                "NoError aa=true",
+                "1.0.0.10.in-addr.arpa. 5 IN PTR web-0.nginx.default.svc.cluster.local.",
+                "1.0.0.10.in-addr.arpa. 5 IN PTR api.default.svc.cluster.local.",
+            ]
+        );
+    }
+
+    #[test]
+    fn insecure_pod_records() {
+        let z = zones(PodsMode::Insecure, PtrMode::First);
+        assert_eq!(
+            ask(&z, "10-244-1-5.default.pod.cluster.local.", RecordType::A),
+            ["NoError aa=true", "10-244-1-5.default.pod.cluster.local. 5 IN A 10.244.1.5"]
+        );
+        assert_eq!(
+            ask(&z, "fd00--5.default.pod.cluster.local.", RecordType::AAAA),
+            ["NoError aa=true", "fd00--5.default.pod.cluster.local. 5 IN AAAA fd00::5"]
+        );
+        assert_eq!(ask(&z, "fd00--5.default.pod.cluster.local.", RecordType::A)[0], "NoError aa=true");
+        assert_eq!(ask(&z, "default.pod.cluster.local.", RecordType::A)[0], "NoError aa=true");
+        assert_eq!(ask(&z, "pod.cluster.local.", RecordType::A)[0], "NoError aa=true");
+        assert_eq!(ask(&z, "web.default.pod.cluster.local.", RecordType::A)[0], "NXDomain aa=true");
     }
 
     #[test]
     fn servfail_before_first_sync_and_chaos_refused() {
-        let index = Arc::new(Index::new(Name::from_ascii("cluster.local.").unwrap()));
-        let z = Zone::new(index, 5);
+        let z = Zones::new(Arc::new(Index::new(false)), settings(PodsMode::Disabled, PtrMode::First));
         let name = Name::from_ascii("web-0.nginx.default.svc.cluster.local.").unwrap();
         assert_eq!(z.answer(&name, RecordType::A, DNSClass::IN).rcode, ResponseCode::ServFail);
         let vb = Name::from_ascii("version.bind.").unwrap();

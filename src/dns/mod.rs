@@ -4,4 +4,5 @@
 //! - [`server`]: UDP and TCP transport and the message-level rules (EDNS, truncation, opcodes).
 
 pub mod answer;
+pub mod reverse;
 pub mod server;

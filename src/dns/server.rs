@@ -1,5 +1,5 @@
 //! DNS transport: hickory-server's `Server` carries UDP and TCP (framing, several queries per TCP
-//! connection, idle timeouts); [`Handler`] applies the message-level rules and asks the [`Zone`].
+//! connection, idle timeouts); [`Handler`] applies the message-level rules and asks the [`Zones`].
 //!
 //! Entry point: [`bind`] then [`serve`].
 
@@ -17,7 +17,7 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use tokio::net::{TcpListener, UdpSocket};
 use tracing::{debug, info, warn};
 
-use super::answer::{Answer, Zone};
+use super::answer::{Answer, Zones};
 
 /// Why the DNS sockets could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -41,15 +41,15 @@ pub const MIN_UDP_PAYLOAD: u16 = 512;
 /// fragmentation on any path (DNS Flag Day 2020 recommendation).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 
-/// The request handler: message-level rules around [`Zone::answer`].
+/// The request handler: message-level rules around [`Zones::answer`].
 #[derive(Debug, Clone)]
 pub struct Handler {
-    zone: Zone,
+    zone: Zones,
 }
 
 impl Handler {
     /// A handler answering from `zone`.
-    pub fn new(zone: Zone) -> Self {
+    pub fn new(zone: Zones) -> Self {
         Self { zone }
     }
 }
@@ -66,13 +66,12 @@ fn fits(metadata: &Metadata, request: &Request, answer: &Answer, edns: Option<&E
     let mut encoder = BinEncoder::new(&mut buf);
     encoder.set_max_size(limit);
     let queries = request.queries.queries().iter().map(|q| q.original());
-    let none: [Record; 0] = [];
     match emit_message_parts(
         metadata,
         &mut queries.collect::<Vec<_>>().into_iter(),
         &mut answer.answers.iter(),
         &mut answer.authority.iter(),
-        &mut none.iter(),
+        &mut answer.additional.iter(),
         edns,
         None,
         &mut encoder,
@@ -122,21 +121,29 @@ impl RequestHandler for Handler {
 
         let query = &request.queries.queries()[0];
         let original = query.original();
-        let answer = self.zone.answer(original.name(), original.query_type(), original.query_class());
+        let mut answer = self.zone.answer(original.name(), original.query_type(), original.query_class());
         metadata.response_code = answer.rcode;
         metadata.authoritative = answer.authoritative;
 
-        if request.protocol() == Protocol::Udp
-            && !fits(&metadata, request, &answer, response_edns.as_ref(), udp_limit(request.edns.as_ref()))
-        {
+        let limit = udp_limit(request.edns.as_ref());
+        if request.protocol() == Protocol::Udp && !fits(&metadata, request, &answer, response_edns.as_ref(), limit) {
+            // RFC 2181 section 9: additional data that does not fit is dropped without TC.
+            answer.additional.clear();
+        }
+        if request.protocol() == Protocol::Udp && !fits(&metadata, request, &answer, response_edns.as_ref(), limit) {
             // RFC 1035 section 4.2.1 / RFC 2181 section 9: too large for UDP, so send the header,
             // question and OPT with TC=1 and let the client retry over TCP.
             metadata.truncation = true;
             let response = builder.build(metadata, empty.iter(), empty.iter(), empty.iter(), empty.iter());
             return send(&mut response_handle, response, request).await;
         }
-        let response =
-            builder.build(metadata, answer.answers.iter(), answer.authority.iter(), empty.iter(), empty.iter());
+        let response = builder.build(
+            metadata,
+            answer.answers.iter(),
+            answer.authority.iter(),
+            empty.iter(),
+            answer.additional.iter(),
+        );
         send(&mut response_handle, response, request).await
     }
 }

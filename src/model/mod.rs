@@ -6,12 +6,14 @@
 //! these slim structs are kept in memory. [`records`] computes the served names of one Service.
 
 pub mod records;
+pub mod selector;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// Why an object was skipped. Bad cluster data is logged and skipped, never fatal.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -72,6 +74,79 @@ pub struct ServiceInfo {
     pub selector: Option<BTreeMap<String, String>>,
     /// `spec.publishNotReadyAddresses`: not-ready endpoints are published too.
     pub publish_not_ready: bool,
+    /// `spec.ports`.
+    pub ports: Vec<ServicePort>,
+    /// `metadata.labels` (for the `labels` option when filtering client-side).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One port of a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    /// The port's name; only named ports get `_name._proto` SRV names.
+    pub name: Option<String>,
+    /// The Service's port number.
+    pub port: u16,
+    /// `tcp`, `udp` or `sctp` (lower-cased, as the SRV label uses it).
+    pub protocol: String,
+    /// Where traffic goes on the pod: a number, a container port's name, or (None) the same port.
+    pub target_port: Option<TargetPort>,
+}
+
+/// A Service port's `targetPort`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetPort {
+    /// A port number.
+    Number(u16),
+    /// The name of a container port.
+    Name(String),
+}
+
+/// A named container port of a Pod.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ContainerPort {
+    /// Its name.
+    pub name: String,
+    /// Its number.
+    pub port: u16,
+    /// Lower-cased protocol.
+    pub protocol: String,
+}
+
+/// One port of an endpoint, named as the Service port it serves.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EndpointPort {
+    /// The Service port's name (None for an unnamed single port).
+    pub name: Option<String>,
+    /// The number on the endpoint.
+    pub port: u16,
+    /// Lower-cased protocol.
+    pub protocol: String,
+}
+
+/// A Namespace, as much as the `namespace-labels` option needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    /// Its name (the key's namespace and name are both this name).
+    pub key: ObjectKey,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl NamespaceInfo {
+    /// Converts a Namespace.
+    pub fn from_k8s(ns: &Namespace) -> Result<Self, ModelError> {
+        let name = ns.metadata.name.clone().filter(|n| !n.is_empty()).ok_or(ModelError::NoName)?;
+        Ok(Self { key: ObjectKey::new(name.clone(), name), labels: ns.metadata.labels.clone().unwrap_or_default() })
+    }
+}
+
+fn protocol(p: Option<&String>) -> String {
+    p.map_or("tcp".to_owned(), |p| p.to_ascii_lowercase())
+}
+
+fn port_u16(p: i32) -> Option<u16> {
+    u16::try_from(p).ok().filter(|p| *p > 0)
 }
 
 impl ServiceInfo {
@@ -97,8 +172,35 @@ impl ServiceInfo {
             ips.dedup();
             ServiceKind::ClusterIp(ips)
         };
+        let ports = spec
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| {
+                Some(ServicePort {
+                    name: p.name.clone().filter(|n| !n.is_empty()),
+                    port: port_u16(p.port)?,
+                    protocol: protocol(p.protocol.as_ref()),
+                    target_port: match &p.target_port {
+                        Some(IntOrString::Int(n)) => port_u16(*n).map(TargetPort::Number),
+                        Some(IntOrString::String(s)) => match s.parse::<i32>() {
+                            Ok(n) => port_u16(n).map(TargetPort::Number),
+                            Err(_) => Some(TargetPort::Name(s.clone())),
+                        },
+                        None => None,
+                    },
+                })
+            })
+            .collect();
         let selector = spec.selector.filter(|s| !s.is_empty());
-        Ok(Self { key, kind, selector, publish_not_ready: spec.publish_not_ready_addresses.unwrap_or(false) })
+        Ok(Self {
+            key,
+            kind,
+            selector,
+            publish_not_ready: spec.publish_not_ready_addresses.unwrap_or(false),
+            ports,
+            labels: svc.metadata.labels.clone().unwrap_or_default(),
+        })
     }
 }
 
@@ -121,6 +223,8 @@ pub struct PodInfo {
     pub ready_condition: bool,
     /// `metadata.deletionTimestamp` is set.
     pub terminating: bool,
+    /// Named container ports, to resolve named `targetPort`s.
+    pub container_ports: Vec<ContainerPort>,
 }
 
 impl PodInfo {
@@ -142,6 +246,19 @@ impl PodInfo {
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
         let spec = pod.spec.as_ref();
+        let mut container_ports: Vec<ContainerPort> = spec
+            .into_iter()
+            .flat_map(|s| s.containers.iter())
+            .flat_map(|c| c.ports.iter().flatten())
+            .filter_map(|p| {
+                Some(ContainerPort {
+                    name: p.name.clone().filter(|n| !n.is_empty())?,
+                    port: port_u16(p.container_port)?,
+                    protocol: protocol(p.protocol.as_ref()),
+                })
+            })
+            .collect();
+        container_ports.sort();
         Ok(Self {
             key,
             labels: pod.metadata.labels.clone().unwrap_or_default(),
@@ -151,6 +268,7 @@ impl PodInfo {
             terminal: phase == "Succeeded" || phase == "Failed",
             ready_condition,
             terminating: pod.metadata.deletion_timestamp.is_some(),
+            container_ports,
         })
     }
 
@@ -172,7 +290,32 @@ impl PodInfo {
             (Some(h), Some(sub)) if *sub == svc.key.name => Some(h.clone()),
             _ => None,
         };
-        self.ips.iter().map(|ip| Endpoint { ip: *ip, hostname: hostname.clone(), ready }).collect()
+        // Ports as the EndpointSlice controller resolves them: a named targetPort must name a
+        // container port of the same protocol, else that port is left out for this pod.
+        let ports: Vec<EndpointPort> = svc
+            .ports
+            .iter()
+            .filter_map(|sp| {
+                let port = match &sp.target_port {
+                    None => sp.port,
+                    Some(TargetPort::Number(n)) => *n,
+                    Some(TargetPort::Name(name)) => {
+                        self.container_ports.iter().find(|c| c.name == *name && c.protocol == sp.protocol)?.port
+                    }
+                };
+                Some(EndpointPort { name: sp.name.clone(), port, protocol: sp.protocol.clone() })
+            })
+            .collect();
+        self.ips
+            .iter()
+            .map(|ip| Endpoint {
+                ip: *ip,
+                hostname: hostname.clone(),
+                ready,
+                pod_name: Some(self.key.name.clone()),
+                ports: ports.clone(),
+            })
+            .collect()
     }
 }
 
@@ -185,6 +328,10 @@ pub struct Endpoint {
     pub hostname: Option<String>,
     /// Whether it is published (ready, or the Service publishes not-ready addresses).
     pub ready: bool,
+    /// The pod behind it (`targetRef`), for the `endpoint-pod-names` option.
+    pub pod_name: Option<String>,
+    /// Its ports.
+    pub ports: Vec<EndpointPort>,
 }
 
 /// An EndpointSlice, as much as DNS needs.
@@ -196,6 +343,8 @@ pub struct SliceInfo {
     pub service: Option<String>,
     /// Its endpoints, one per address.
     pub endpoints: Vec<Endpoint>,
+    /// `metadata.labels` (for the `labels` option when filtering client-side).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The label that ties an EndpointSlice to its Service.
@@ -207,20 +356,41 @@ impl SliceInfo {
     /// should be interpreted as true").
     pub fn from_k8s(slice: &EndpointSlice) -> Result<Self, ModelError> {
         let key = key_of(&slice.metadata)?;
-        let service = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL).cloned());
+        let labels = slice.metadata.labels.clone().unwrap_or_default();
+        let service = labels.get(SERVICE_NAME_LABEL).cloned();
+        let ports: Vec<EndpointPort> = slice
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| {
+                Some(EndpointPort {
+                    name: p.name.clone().filter(|n| !n.is_empty()),
+                    port: port_u16(p.port?)?,
+                    protocol: protocol(p.protocol.as_ref()),
+                })
+            })
+            .collect();
         let mut endpoints = Vec::new();
         if slice.address_type == "IPv4" || slice.address_type == "IPv6" {
             for ep in &slice.endpoints {
                 let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
                 let hostname = ep.hostname.clone().filter(|h| !h.is_empty());
+                let pod_name =
+                    ep.target_ref.as_ref().filter(|r| r.kind.as_deref() == Some("Pod")).and_then(|r| r.name.clone());
                 for addr in &ep.addresses {
                     if let Ok(ip) = addr.parse::<IpAddr>() {
-                        endpoints.push(Endpoint { ip, hostname: hostname.clone(), ready });
+                        endpoints.push(Endpoint {
+                            ip,
+                            hostname: hostname.clone(),
+                            ready,
+                            pod_name: pod_name.clone(),
+                            ports: ports.clone(),
+                        });
                     }
                 }
             }
         }
-        Ok(Self { key, service, endpoints })
+        Ok(Self { key, service, endpoints, labels })
     }
 }
 
@@ -248,7 +418,13 @@ status: {phase: Running, podIP: 10.244.1.5, conditions: [{type: Ready, status: '
         let eps = pod(READY_POD).endpoints_for(&svc(HEADLESS));
         assert_eq!(
             eps,
-            vec![Endpoint { ip: "10.244.1.5".parse().unwrap(), hostname: Some("web-0".into()), ready: true }]
+            vec![Endpoint {
+                ip: "10.244.1.5".parse().unwrap(),
+                hostname: Some("web-0".into()),
+                ready: true,
+                pod_name: Some("web-0".into()),
+                ports: vec![]
+            }]
         );
     }
 

@@ -1,21 +1,47 @@
-//! The names one Service publishes, per the Kubernetes DNS specification (kubernetes/dns
-//! docs/specification.md, schema 1.1.0, sections 2.3 and 2.4). Pure functions: no I/O.
+//! The names one Service (or, for verified pod records, one Pod) publishes, per the Kubernetes
+//! DNS specification (kubernetes/dns docs/specification.md, schema 1.1.0, section 2) and CoreDNS's
+//! `kubernetes` plugin. Pure functions: no I/O. Names are relative to the zone (`nginx.default.svc`)
+//! so that every configured zone serves them.
 //!
-//! Entry point: [`service_names`].
+//! Entry points: [`service_records`], [`pod_records`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use hickory_proto::rr::Name;
 use tracing::warn;
 
-use super::{Endpoint, ServiceInfo, ServiceKind};
-use crate::index::NameData;
+use super::{Endpoint, PodInfo, ServiceInfo, ServiceKind};
+use crate::index::{NameData, PtrEntry, Published, SrvData};
 
 /// RFC 1035 section 2.3.4: a label is at most 63 octets.
-const MAX_LABEL: usize = 63;
+pub const MAX_LABEL: usize = 63;
 /// RFC 1035 section 2.3.4: a name is at most 255 octets on the wire, 253 in presentation form.
-const MAX_NAME: usize = 253;
+pub const MAX_NAME: usize = 253;
+
+/// What shapes the published names (CoreDNS `kubernetes` plugin options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordOptions {
+    /// `endpoint_pod_names`: an endpoint without hostname is named by its pod's name.
+    pub endpoint_pod_names: bool,
+    /// `ignore_empty_service`: a ClusterIP Service without ready endpoints is NXDOMAIN.
+    pub ignore_empty_service: bool,
+    /// `noendpoints`: no endpoint records at all; headless Services are NXDOMAIN.
+    pub noendpoints: bool,
+    /// Longest relative name that still fits 253 octets under the longest zone.
+    pub max_relative_len: usize,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        Self {
+            endpoint_pod_names: false,
+            ignore_empty_service: false,
+            noendpoints: false,
+            max_relative_len: MAX_NAME - "cluster.local".len() - 1,
+        }
+    }
+}
 
 /// Whether `label` can be served as one DNS label: 1..=63 octets of letters, digits and hyphens.
 pub fn valid_label(label: &str) -> bool {
@@ -28,71 +54,191 @@ pub fn dashed_ip(ip: &IpAddr) -> String {
     ip.to_string().replace(['.', ':'], "-")
 }
 
-/// Every name `svc` publishes under `zone_key` (e.g. `cluster.local.`), with its data, given the
-/// Service's endpoints (only ready ones are published; duplicates are merged).
+/// The address a dashed label stands for (`10-244-1-5`, `fd00--5`), if it is one.
+pub fn undash_ip(label: &str) -> Option<IpAddr> {
+    if label.contains("--") || label.matches('-').count() > 3 {
+        label.replace('-', ":").parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
+    } else {
+        label.replace('-', ".").parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+    }
+}
+
+/// The label an endpoint is published under: its hostname; else, with `endpoint_pod_names`, its
+/// pod's name when under 64 octets; else its dashed IP (CoreDNS `endpointHostname`).
+fn endpoint_label(ep: &Endpoint, opts: &RecordOptions) -> (String, u8) {
+    if let Some(h) = &ep.hostname {
+        return (h.to_ascii_lowercase(), 0);
+    }
+    if opts.endpoint_pod_names
+        && let Some(p) = &ep.pod_name
+        && p.len() < 64
+    {
+        return (p.to_ascii_lowercase(), 1);
+    }
+    (dashed_ip(&ep.ip), 1)
+}
+
+/// Names skipped because they would be malformed are counted here.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Skipped(pub usize);
+
+fn fits(name: &str, opts: &RecordOptions) -> bool {
+    name.len() <= opts.max_relative_len
+}
+
+/// Every name `svc` publishes, given its endpoints (only ready ones are published; duplicates
+/// are merged), and the number of names skipped as malformed (a label over 63 octets, a name over
+/// 253), each with a warning.
 ///
-/// - `<svc>.<ns>.svc.<zone>`: a headless Service's ready endpoint IPs (nothing when none is
-///   ready, so the name is NXDOMAIN); a ClusterIP Service's cluster IPs; an ExternalName's CNAME.
-/// - `<hostname>.<svc>.<ns>.svc.<zone>` for each ready endpoint of a headless Service; an endpoint
-///   without hostname is named by its dashed IP.
-///
-/// Names that would be malformed (a label over 63 octets, a name over 253) are skipped with a
-/// warning.
-pub fn service_names(svc: &ServiceInfo, endpoints: &[Endpoint], zone_key: &str) -> Vec<(String, NameData)> {
+/// - `<svc>.<ns>.svc`: a headless Service's ready endpoint IPs (nothing when none is ready, so
+///   the name is NXDOMAIN); a ClusterIP Service's cluster IPs; an ExternalName's CNAME.
+/// - `<label>.<svc>.<ns>.svc` for each ready endpoint of a headless Service.
+/// - `_<port>._<proto>.<svc>.<ns>.svc` SRV for each named port (spec 2.3.1 / 2.4.1), and SRV on
+///   `<svc>.<ns>.svc` itself listing every port (a CoreDNS extension), with `_<proto>...` as an
+///   empty non-terminal.
+/// - PTR claims: endpoint IPs to endpoint names, cluster IPs to the Service name.
+pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordOptions) -> (Published, Skipped) {
     let ns = &svc.key.namespace;
     let name = &svc.key.name;
+    let mut skipped = Skipped::default();
     if !valid_label(name) || !valid_label(ns) {
         warn!(service = %svc.key, "skipping service: its name or namespace is not a valid DNS label");
-        return Vec::new();
+        return (Published::default(), Skipped(1));
     }
-    let base = format!("{name}.{ns}.svc.{zone_key}");
-    if base.len() > MAX_NAME + 1 {
+    let base = format!("{name}.{ns}.svc");
+    if !fits(&base, opts) {
         warn!(service = %svc.key, "skipping service: its DNS name is longer than 253 octets");
-        return Vec::new();
+        return (Published::default(), Skipped(1));
     }
+    let mut out = Published::default();
+    let ready: Vec<&Endpoint> = endpoints.iter().filter(|e| e.ready).collect();
     match &svc.kind {
         ServiceKind::ClusterIp(ips) => {
-            let data = addresses(ips.iter().copied());
-            if data.is_empty() { Vec::new() } else { vec![(base, data)] }
+            if ips.is_empty() || (opts.ignore_empty_service && ready.is_empty()) {
+                return (out, skipped);
+            }
+            let mut data = addresses(ips.iter().copied());
+            let mut per_port: BTreeMap<String, Vec<SrvData>> = BTreeMap::new();
+            for p in &svc.ports {
+                let record = SrvData { priority: 0, weight: 0, port: p.port, target: base.clone() };
+                data.srv.push(record.clone());
+                if let Some(port_name) = p.name.as_deref().filter(|n| valid_label(n)) {
+                    per_port.entry(format!("_{port_name}._{}.{base}", p.protocol)).or_default().push(record);
+                }
+            }
+            finish_srv(&mut data.srv);
+            out.ptrs.extend(ips.iter().map(|ip| PtrEntry { ip: *ip, rank: 2, name: base.clone() }));
+            out.names.push((base.clone(), data));
+            push_srv_names(&mut out, per_port, &base, opts, &mut skipped);
         }
         ServiceKind::ExternalName(target) => {
             let target = target.trim_end_matches('.');
             match Name::from_ascii(format!("{target}.")) {
                 Ok(cname) if !target.is_empty() => {
-                    vec![(base, NameData { cname: Some(cname.to_lowercase()), ..Default::default() })]
+                    out.names.push((base, NameData { cname: Some(cname.to_lowercase()), ..Default::default() }))
                 }
                 _ => {
                     warn!(service = %svc.key, external_name = target, "skipping ExternalName service: not a valid domain name");
-                    Vec::new()
+                    skipped.0 += 1;
                 }
             }
         }
         ServiceKind::Headless => {
+            if opts.noendpoints {
+                return (out, skipped);
+            }
             let mut per_label: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
             let mut all: Vec<IpAddr> = Vec::new();
-            for ep in endpoints.iter().filter(|e| e.ready) {
-                let label = match &ep.hostname {
-                    Some(h) => h.to_ascii_lowercase(),
-                    None => dashed_ip(&ep.ip),
-                };
-                if !valid_label(&label) || base.len() + label.len() + 1 > MAX_NAME + 1 {
-                    warn!(service = %svc.key, label, "skipping endpoint name: not a valid DNS label or too long");
-                } else {
-                    per_label.entry(label).or_default().push(ep.ip);
-                }
+            let mut bare_srv: BTreeSet<SrvData> = BTreeSet::new();
+            let mut per_port: BTreeMap<String, Vec<SrvData>> = BTreeMap::new();
+            for ep in &ready {
                 all.push(ep.ip);
+                let (label, rank) = endpoint_label(ep, opts);
+                let full = format!("{label}.{base}");
+                if !valid_label(&label) || !fits(&full, opts) {
+                    warn!(service = %svc.key, label, "skipping endpoint name: not a valid DNS label or too long");
+                    skipped.0 += 1;
+                    continue;
+                }
+                per_label.entry(label).or_default().push(ep.ip);
+                out.ptrs.push(PtrEntry { ip: ep.ip, rank, name: full.clone() });
+                for p in &ep.ports {
+                    let record = SrvData { priority: 0, weight: 0, port: p.port, target: full.clone() };
+                    bare_srv.insert(record.clone());
+                    if let Some(port_name) = p.name.as_deref().filter(|n| valid_label(n)) {
+                        let srv_name = format!("_{port_name}._{}.{base}", p.protocol);
+                        let list = per_port.entry(srv_name).or_default();
+                        if !list.contains(&record) {
+                            list.push(record);
+                        }
+                    }
+                }
             }
             if all.is_empty() {
-                return Vec::new();
+                return (Published::default(), skipped);
             }
-            let mut out = Vec::with_capacity(per_label.len() + 1);
-            out.push((base.clone(), addresses(all)));
+            let mut data = addresses(all);
+            data.srv = bare_srv.into_iter().collect();
+            finish_srv(&mut data.srv);
+            out.names.push((base.clone(), data));
             for (label, ips) in per_label {
-                out.push((format!("{label}.{base}"), addresses(ips)));
+                out.names.push((format!("{label}.{base}"), addresses(ips)));
             }
-            out
+            push_srv_names(&mut out, per_port, &base, opts, &mut skipped);
         }
     }
+    out.ptrs.sort();
+    out.ptrs.dedup();
+    (out, skipped)
+}
+
+/// Adds the `_port._proto.<base>` SRV names and their `_proto.<base>` empty non-terminals.
+fn push_srv_names(
+    out: &mut Published,
+    per_port: BTreeMap<String, Vec<SrvData>>,
+    base: &str,
+    opts: &RecordOptions,
+    skipped: &mut Skipped,
+) {
+    let mut protos = BTreeSet::new();
+    for (name, mut srv) in per_port {
+        if !fits(&name, opts) {
+            skipped.0 += 1;
+            continue;
+        }
+        if let Some(proto) = name.split('.').nth(1) {
+            protos.insert(format!("{proto}.{base}"));
+        }
+        finish_srv(&mut srv);
+        out.names.push((name, NameData { srv, ..Default::default() }));
+    }
+    out.names.extend(protos.into_iter().map(|p| (p, NameData::default())));
+}
+
+/// Sorts an SRV set and gives each record the same share of weight, as CoreDNS does
+/// (`weight = 100 / n`, priority 0; RFC 2782 allows any split).
+fn finish_srv(srv: &mut [SrvData]) {
+    srv.sort();
+    let weight = (100 / srv.len().max(1)).max(1) as u16;
+    for r in srv.iter_mut() {
+        r.weight = weight;
+    }
+}
+
+/// The verified pod record of `pod`: `<dashed-ip>.<ns>.pod` for each IP, while the pod is
+/// neither terminal nor terminating (CoreDNS ignores terminating pods).
+pub fn pod_records(pod: &PodInfo, opts: &RecordOptions) -> Published {
+    let mut out = Published::default();
+    if pod.terminal || pod.terminating || !valid_label(&pod.key.namespace) {
+        return out;
+    }
+    for ip in &pod.ips {
+        let name = format!("{}.{}.pod", dashed_ip(ip), pod.key.namespace);
+        if fits(&name, opts) {
+            out.names.push((name, addresses([*ip])));
+        }
+    }
+    out
 }
 
 /// Sorted, de-duplicated A and AAAA data from a list of addresses.
@@ -114,7 +260,7 @@ fn addresses(ips: impl IntoIterator<Item = IpAddr>) -> NameData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ObjectKey;
+    use crate::model::{EndpointPort, ObjectKey, ServicePort};
 
     fn headless(name: &str) -> ServiceInfo {
         ServiceInfo {
@@ -122,69 +268,79 @@ mod tests {
             kind: ServiceKind::Headless,
             selector: None,
             publish_not_ready: false,
+            ports: vec![],
+            labels: Default::default(),
         }
     }
 
     fn ep(ip: &str, host: Option<&str>, ready: bool) -> Endpoint {
-        Endpoint { ip: ip.parse().unwrap(), hostname: host.map(str::to_owned), ready }
+        Endpoint { ip: ip.parse().unwrap(), hostname: host.map(str::to_owned), ready, pod_name: None, ports: vec![] }
     }
 
-    /// Renders names as zone-file lines, the way tests state expectations.
-    fn zone_text(names: &[(String, NameData)]) -> Vec<String> {
+    fn web_port(port: u16) -> EndpointPort {
+        EndpointPort { name: Some("web".into()), port, protocol: "tcp".into() }
+    }
+
+    /// Renders names as zone-file lines (relative owners), the way tests state expectations.
+    fn zone_text(p: &Published) -> Vec<String> {
         let mut out = Vec::new();
-        for (n, d) in names {
+        for (n, d) in &p.names {
             out.extend(d.v4.iter().map(|ip| format!("{n} A {ip}")));
             out.extend(d.v6.iter().map(|ip| format!("{n} AAAA {ip}")));
             out.extend(d.cname.iter().map(|c| format!("{n} CNAME {c}")));
+            out.extend(d.srv.iter().map(|s| format!("{n} SRV {} {} {} {}", s.priority, s.weight, s.port, s.target)));
+            if d.is_empty() {
+                out.push(format!("{n} (empty non-terminal)"));
+            }
         }
+        out.extend(p.ptrs.iter().map(|e| format!("PTR {} {} {}", e.ip, e.rank, e.name)));
         out
     }
 
+    fn records(svc: &ServiceInfo, eps: &[Endpoint]) -> Vec<String> {
+        zone_text(&service_records(svc, eps, &RecordOptions::default()).0)
+    }
+
     #[test]
-    fn headless_service_publishes_service_and_endpoint_names() {
-        let names = service_names(
-            &headless("nginx"),
-            &[
-                ep("10.244.1.5", Some("web-0"), true),
-                ep("10.244.2.7", Some("web-1"), true),
-                ep("10.244.3.9", None, true),
-                ep("10.244.4.1", Some("web-2"), false),
-                ep("fd00::5", None, true),
-            ],
-            "cluster.local.",
-        );
+    fn headless_service_publishes_service_endpoint_and_srv_names() {
+        let mut a = ep("10.244.1.5", Some("web-0"), true);
+        a.ports = vec![web_port(8080)];
+        let mut b = ep("10.244.3.9", None, true);
+        b.ports = vec![web_port(8080)];
+        let names =
+            records(&headless("nginx"), &[a, b, ep("10.244.4.1", Some("web-2"), false), ep("fd00::5", None, true)]);
         assert_eq!(
-            zone_text(&names),
+            names,
             [
-                "nginx.default.svc.cluster.local. A 10.244.1.5",
-                "nginx.default.svc.cluster.local. A 10.244.2.7",
-                "nginx.default.svc.cluster.local. A 10.244.3.9",
-                "nginx.default.svc.cluster.local. AAAA fd00::5",
-                "10-244-3-9.nginx.default.svc.cluster.local. A 10.244.3.9",
-                "fd00--5.nginx.default.svc.cluster.local. AAAA fd00::5",
-                "web-0.nginx.default.svc.cluster.local. A 10.244.1.5",
-                "web-1.nginx.default.svc.cluster.local. A 10.244.2.7",
+                "nginx.default.svc A 10.244.1.5",
+                "nginx.default.svc A 10.244.3.9",
+                "nginx.default.svc AAAA fd00::5",
+                "nginx.default.svc SRV 0 50 8080 10-244-3-9.nginx.default.svc",
+                "nginx.default.svc SRV 0 50 8080 web-0.nginx.default.svc",
+                "10-244-3-9.nginx.default.svc A 10.244.3.9",
+                "fd00--5.nginx.default.svc AAAA fd00::5",
+                "web-0.nginx.default.svc A 10.244.1.5",
+                "_web._tcp.nginx.default.svc SRV 0 50 8080 10-244-3-9.nginx.default.svc",
+                "_web._tcp.nginx.default.svc SRV 0 50 8080 web-0.nginx.default.svc",
+                "_tcp.nginx.default.svc (empty non-terminal)",
+                "PTR 10.244.1.5 0 web-0.nginx.default.svc",
+                "PTR 10.244.3.9 1 10-244-3-9.nginx.default.svc",
+                "PTR fd00::5 1 fd00--5.nginx.default.svc",
             ]
         );
     }
 
     #[test]
     fn headless_service_without_ready_endpoints_publishes_nothing() {
-        assert!(
-            service_names(&headless("nginx"), &[ep("10.0.0.1", Some("web-0"), false)], "cluster.local.").is_empty()
-        );
+        assert!(records(&headless("nginx"), &[ep("10.0.0.1", Some("web-0"), false)]).is_empty());
     }
 
     #[test]
     fn duplicate_addresses_are_served_once() {
-        let names = service_names(
-            &headless("db"),
-            &[ep("10.0.0.1", Some("db-0"), true), ep("10.0.0.1", Some("db-0"), true)],
-            "cluster.local.",
-        );
+        let names = records(&headless("db"), &[ep("10.0.0.1", Some("db-0"), true), ep("10.0.0.1", Some("db-0"), true)]);
         assert_eq!(
-            zone_text(&names),
-            ["db.default.svc.cluster.local. A 10.0.0.1", "db-0.db.default.svc.cluster.local. A 10.0.0.1"]
+            names,
+            ["db.default.svc A 10.0.0.1", "db-0.db.default.svc A 10.0.0.1", "PTR 10.0.0.1 0 db-0.db.default.svc"]
         );
     }
 
@@ -192,22 +348,66 @@ mod tests {
     fn cluster_ip_and_external_name_services() {
         let mut svc = headless("api");
         svc.kind = ServiceKind::ClusterIp(vec!["10.96.0.10".parse().unwrap(), "fd00::10".parse().unwrap()]);
+        svc.ports = vec![
+            ServicePort { name: Some("http".into()), port: 80, protocol: "tcp".into(), target_port: None },
+            ServicePort { name: None, port: 53, protocol: "udp".into(), target_port: None },
+        ];
         assert_eq!(
-            zone_text(&service_names(&svc, &[ep("10.244.0.1", Some("x"), true)], "cluster.local.")),
-            ["api.default.svc.cluster.local. A 10.96.0.10", "api.default.svc.cluster.local. AAAA fd00::10"]
+            records(&svc, &[ep("10.244.0.1", Some("x"), true)]),
+            [
+                "api.default.svc A 10.96.0.10",
+                "api.default.svc AAAA fd00::10",
+                "api.default.svc SRV 0 50 53 api.default.svc",
+                "api.default.svc SRV 0 50 80 api.default.svc",
+                "_http._tcp.api.default.svc SRV 0 100 80 api.default.svc",
+                "_tcp.api.default.svc (empty non-terminal)",
+                "PTR 10.96.0.10 2 api.default.svc",
+                "PTR fd00::10 2 api.default.svc",
+            ]
         );
+        let opts = RecordOptions { ignore_empty_service: true, ..Default::default() };
+        assert!(service_records(&svc, &[], &opts).0.names.is_empty(), "ignore-empty-service");
         svc.kind = ServiceKind::ExternalName("Example.COM".into());
-        assert_eq!(
-            zone_text(&service_names(&svc, &[], "cluster.local.")),
-            ["api.default.svc.cluster.local. CNAME example.com."]
-        );
+        assert_eq!(records(&svc, &[]), ["api.default.svc CNAME example.com."]);
     }
 
     #[test]
-    fn over_long_labels_are_skipped_not_served() {
+    fn endpoint_pod_names_and_noendpoints_options() {
+        let mut e = ep("10.0.0.1", None, true);
+        e.pod_name = Some("db-7f9c".into());
+        let opts = RecordOptions { endpoint_pod_names: true, ..Default::default() };
+        let names = zone_text(&service_records(&headless("db"), &[e.clone()], &opts).0);
+        assert!(names.contains(&"db-7f9c.db.default.svc A 10.0.0.1".to_string()), "{names:?}");
+        e.pod_name = Some("p".repeat(64));
+        let names = zone_text(&service_records(&headless("db"), &[e.clone()], &opts).0);
+        assert!(names.contains(&"10-0-0-1.db.default.svc A 10.0.0.1".to_string()), "{names:?}");
+        let opts = RecordOptions { noendpoints: true, ..Default::default() };
+        assert!(service_records(&headless("db"), &[e], &opts).0.names.is_empty());
+    }
+
+    #[test]
+    fn over_long_labels_and_names_are_skipped_and_counted() {
         let long = "a".repeat(64);
-        let names = service_names(&headless("nginx"), &[ep("10.0.0.1", Some(&long), true)], "cluster.local.");
-        assert_eq!(zone_text(&names), ["nginx.default.svc.cluster.local. A 10.0.0.1"]);
-        assert!(service_names(&headless(&long), &[ep("10.0.0.1", None, true)], "cluster.local.").is_empty());
+        let (p, skipped) =
+            service_records(&headless("nginx"), &[ep("10.0.0.1", Some(&long), true)], &RecordOptions::default());
+        assert_eq!(zone_text(&p), ["nginx.default.svc A 10.0.0.1"]);
+        assert_eq!(skipped, Skipped(1));
+        let (p, skipped) = service_records(&headless(&long), &[ep("10.0.0.1", None, true)], &RecordOptions::default());
+        assert!(p.names.is_empty());
+        assert_eq!(skipped, Skipped(1));
+        let tight = RecordOptions { max_relative_len: 20, ..Default::default() };
+        let (p, skipped) = service_records(&headless("nginx"), &[ep("10.0.0.1", Some("web-0"), true)], &tight);
+        assert_eq!(zone_text(&p), ["nginx.default.svc A 10.0.0.1"]);
+        assert_eq!(skipped, Skipped(1));
+    }
+
+    #[test]
+    fn dashed_ips_round_trip() {
+        for ip in ["10.244.1.5", "fd00::5", "2001:db8::1:2", "::1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(undash_ip(&dashed_ip(&ip)), Some(ip));
+        }
+        assert_eq!(undash_ip("web-0"), None);
+        assert_eq!(undash_ip("1-2-3"), None);
     }
 }

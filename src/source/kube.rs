@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -25,9 +25,9 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::SourceError;
 use crate::admin::Health;
-use crate::config::EndpointsFrom;
-use crate::model::{ModelError, ObjectKey, PodInfo, ServiceInfo, SliceInfo};
-use crate::reconcile::{Change, KIND_PODS, KIND_SERVICES, KIND_SLICES, SourceEvent};
+use crate::model::selector::LabelFilter;
+use crate::model::{ModelError, NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo};
+use crate::reconcile::{Change, KIND_NAMESPACES, KIND_PODS, KIND_SERVICES, KIND_SLICES, SourceEvent, Watches};
 
 /// Builds a client from `kubeconfig`, or else from `KUBECONFIG`, `~/.kube/config` or the
 /// in-cluster service account, in that order.
@@ -46,28 +46,37 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, SourceError> {
     Client::try_from(config).map_err(SourceError::Client)
 }
 
-/// Starts the watches `mode` needs: Services and EndpointSlices always, Pods in `pods` mode.
+/// Starts the watches the configuration needs: Services always; Pods, EndpointSlices and
+/// Namespaces as `watches` says. The `labels` selector is applied server-side to Services and
+/// EndpointSlices (which inherit their Service's labels), as CoreDNS's `labels` option does.
 pub fn spawn(
     client: Client,
-    mode: EndpointsFrom,
+    watches: Watches,
+    labels: Option<&LabelFilter>,
     tx: mpsc::Sender<SourceEvent>,
     health: Arc<Health>,
 ) -> Vec<JoinHandle<()>> {
-    let mut tasks = vec![
-        tokio::spawn(
-            watch(
-                Api::<Service>::all(client.clone()),
-                KIND_SERVICES,
-                ServiceInfo::from_k8s,
-                SourceEvent::Service,
-                tx.clone(),
-                health.clone(),
-            )
-            .instrument(info_span!("watch", kind = KIND_SERVICES)),
-        ),
-        tokio::spawn(
+    let filtered = || match labels {
+        Some(l) => watcher::Config::default().labels(l.as_str()),
+        None => watcher::Config::default(),
+    };
+    let mut tasks = vec![tokio::spawn(
+        watch(
+            Api::<Service>::all(client.clone()),
+            filtered(),
+            KIND_SERVICES,
+            ServiceInfo::from_k8s,
+            SourceEvent::Service,
+            tx.clone(),
+            health.clone(),
+        )
+        .instrument(info_span!("watch", kind = KIND_SERVICES)),
+    )];
+    if watches.slices {
+        tasks.push(tokio::spawn(
             watch(
                 Api::<EndpointSlice>::all(client.clone()),
+                filtered(),
                 KIND_SLICES,
                 SliceInfo::from_k8s,
                 SourceEvent::Slice,
@@ -75,12 +84,34 @@ pub fn spawn(
                 health.clone(),
             )
             .instrument(info_span!("watch", kind = KIND_SLICES)),
-        ),
-    ];
-    if mode == EndpointsFrom::Pods {
+        ));
+    }
+    if watches.pods {
         tasks.push(tokio::spawn(
-            watch(Api::<Pod>::all(client), KIND_PODS, PodInfo::from_k8s, SourceEvent::Pod, tx, health)
-                .instrument(info_span!("watch", kind = KIND_PODS)),
+            watch(
+                Api::<Pod>::all(client.clone()),
+                watcher::Config::default(),
+                KIND_PODS,
+                PodInfo::from_k8s,
+                SourceEvent::Pod,
+                tx.clone(),
+                health.clone(),
+            )
+            .instrument(info_span!("watch", kind = KIND_PODS)),
+        ));
+    }
+    if watches.namespaces {
+        tasks.push(tokio::spawn(
+            watch(
+                Api::<Namespace>::all(client),
+                watcher::Config::default(),
+                KIND_NAMESPACES,
+                NamespaceInfo::from_k8s,
+                SourceEvent::Namespace,
+                tx,
+                health,
+            )
+            .instrument(info_span!("watch", kind = KIND_NAMESPACES)),
         ));
     }
     tasks
@@ -94,6 +125,7 @@ fn key_of<K: Resource>(obj: &K) -> ObjectKey {
 /// Watches one kind until the receiver is gone.
 async fn watch<K, T>(
     api: Api<K>,
+    config: watcher::Config,
     kind: &'static str,
     convert: fn(&K) -> Result<T, ModelError>,
     wrap: fn(Change<T>) -> SourceEvent,
@@ -110,7 +142,7 @@ async fn watch<K, T>(
             None
         }
     };
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let stream = watcher::watcher(api, config).default_backoff();
     let mut stream = std::pin::pin!(stream);
     let mut buffer: Option<Vec<T>> = None;
     while let Some(item) = stream.next().await {

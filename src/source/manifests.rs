@@ -9,10 +9,9 @@
 //! Entry points: [`load`] (pure read) and [`run`] (read, then watch).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use notify::{RecursiveMode, Watcher};
 use serde_yaml::Value;
@@ -20,9 +19,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::SourceError;
-use crate::admin::Health;
-use crate::model::{PodInfo, ServiceInfo, SliceInfo};
-use crate::reconcile::{Change, KIND_PODS, KIND_SERVICES, KIND_SLICES, SourceEvent};
+use crate::model::selector::LabelFilter;
+use crate::model::{NamespaceInfo, PodInfo, ServiceInfo, SliceInfo};
+use crate::reconcile::{Change, SourceEvent};
 
 /// One document that could not be used, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +46,8 @@ pub struct Loaded {
     pub pods: Vec<PodInfo>,
     /// EndpointSlices.
     pub slices: Vec<SliceInfo>,
+    /// Namespaces.
+    pub namespaces: Vec<NamespaceInfo>,
     /// Documents that were skipped, and why.
     pub errors: Vec<ManifestError>,
 }
@@ -157,6 +158,10 @@ fn add_object(loaded: &mut Loaded, value: Value) -> Result<(), String> {
             let s: EndpointSlice = serde_yaml::from_value(value).map_err(|e| format!("bad EndpointSlice: {e}"))?;
             loaded.slices.push(SliceInfo::from_k8s(&s).map_err(|e| format!("bad EndpointSlice: {e}"))?);
         }
+        "Namespace" => {
+            let n: Namespace = serde_yaml::from_value(value).map_err(|e| format!("bad Namespace: {e}"))?;
+            loaded.namespaces.push(NamespaceInfo::from_k8s(&n).map_err(|e| format!("bad Namespace: {e}"))?);
+        }
         k if k == "List" || k.ends_with("List") => {
             let items = value.get("items").and_then(Value::as_sequence).cloned().unwrap_or_default();
             for (i, item) in items.into_iter().enumerate() {
@@ -171,7 +176,9 @@ fn add_object(loaded: &mut Loaded, value: Value) -> Result<(), String> {
 }
 
 /// Loads `path`, sends the result, logs bad documents.
-async fn reload(path: &Path, tx: &mpsc::Sender<SourceEvent>, health: &Health) -> bool {
+/// Loads `path`, applies the `labels` selector to Services and EndpointSlices (the API server
+/// would do it for a cluster), sends the result and logs bad documents.
+async fn reload(path: &Path, labels: Option<&LabelFilter>, tx: &mpsc::Sender<SourceEvent>) -> bool {
     let path = path.to_owned();
     let loaded = match tokio::task::spawn_blocking(move || load(&path)).await {
         Ok(Ok(l)) => l,
@@ -191,16 +198,20 @@ async fn reload(path: &Path, tx: &mpsc::Sender<SourceEvent>, health: &Health) ->
         skipped = loaded.errors.len(),
         "manifests loaded"
     );
-    let Loaded { services, pods, slices, .. } = loaded;
-    for (kind, event) in [
-        (KIND_SERVICES, SourceEvent::Service(Change::Reset(services))),
-        (KIND_PODS, SourceEvent::Pod(Change::Reset(pods))),
-        (KIND_SLICES, SourceEvent::Slice(Change::Reset(slices))),
+    let Loaded { mut services, pods, mut slices, namespaces, .. } = loaded;
+    if let Some(f) = labels {
+        services.retain(|s| f.matches(&s.labels));
+        slices.retain(|s| f.matches(&s.labels));
+    }
+    for event in [
+        SourceEvent::Namespace(Change::Reset(namespaces)),
+        SourceEvent::Service(Change::Reset(services)),
+        SourceEvent::Pod(Change::Reset(pods)),
+        SourceEvent::Slice(Change::Reset(slices)),
     ] {
         if tx.send(event).await.is_err() {
             return false;
         }
-        health.set_synced(kind);
     }
     true
 }
@@ -210,7 +221,7 @@ async fn reload(path: &Path, tx: &mpsc::Sender<SourceEvent>, health: &Health) ->
 const SETTLE: Duration = Duration::from_millis(100);
 
 /// Loads `path` and keeps watching it, re-sending everything after each change.
-pub async fn run(path: PathBuf, tx: mpsc::Sender<SourceEvent>, health: Arc<Health>) -> Result<(), SourceError> {
+pub async fn run(path: PathBuf, labels: Option<LabelFilter>, tx: mpsc::Sender<SourceEvent>) -> Result<(), SourceError> {
     if !path.exists() {
         return Err(SourceError::Manifests { path, reason: "no such file or folder".into() });
     }
@@ -233,13 +244,13 @@ pub async fn run(path: PathBuf, tx: mpsc::Sender<SourceEvent>, health: Arc<Healt
         .watch(&watched, RecursiveMode::Recursive)
         .map_err(|e| SourceError::Manifests { path: watched.clone(), reason: e.to_string() })?;
     info!(path = %path.display(), "serving from manifests; watching for changes");
-    if !reload(&path, &tx, &health).await {
+    if !reload(&path, labels.as_ref(), &tx).await {
         return Ok(());
     }
     while change_rx.recv().await.is_some() {
         // Let a burst of events settle, then read once.
         while let Ok(Some(())) = tokio::time::timeout(SETTLE, change_rx.recv()).await {}
-        if !reload(&path, &tx, &health).await {
+        if !reload(&path, labels.as_ref(), &tx).await {
             return Ok(());
         }
     }
