@@ -285,6 +285,8 @@ enum Kind {
     Pod,
     Service,
     EndpointSlice,
+    /// Cluster-scoped; stored under namespace "default" like the others, which nothing reads.
+    Namespace,
 }
 
 impl Kind {
@@ -293,6 +295,7 @@ impl Kind {
             "Pod" => Some(Kind::Pod),
             "Service" => Some(Kind::Service),
             "EndpointSlice" => Some(Kind::EndpointSlice),
+            "Namespace" => Some(Kind::Namespace),
             _ => None,
         }
     }
@@ -307,6 +310,7 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
+            Kind::Namespace => "Namespace",
         }
     }
 
@@ -315,25 +319,28 @@ impl Kind {
             Kind::Pod => "pods",
             Kind::Service => "services",
             Kind::EndpointSlice => "endpointslices",
+            Kind::Namespace => "namespaces",
         }
     }
 
     fn api_version(self) -> &'static str {
         match self {
-            Kind::Pod | Kind::Service => "v1",
+            Kind::Pod | Kind::Service | Kind::Namespace => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
         }
     }
 
     fn group(self) -> &'static str {
         match self {
-            Kind::Pod | Kind::Service => "",
+            Kind::Pod | Kind::Service | Kind::Namespace => "",
             Kind::EndpointSlice => "discovery.k8s.io",
         }
     }
 
     fn from_group_plural(group: &str, plural: &str) -> Option<Kind> {
-        [Kind::Pod, Kind::Service, Kind::EndpointSlice].into_iter().find(|k| k.group() == group && k.plural() == plural)
+        [Kind::Pod, Kind::Service, Kind::EndpointSlice, Kind::Namespace]
+            .into_iter()
+            .find(|k| k.group() == group && k.plural() == plural)
     }
 }
 
