@@ -1,5 +1,6 @@
-//! HTTP endpoints for operators and probes: `/healthz` (the process is alive) and `/readyz`
-//! (every watch has completed its first full list; otherwise 503 with the reason).
+//! HTTP endpoints for operators and probes: `/healthz` (the process is alive), `/readyz` (every
+//! watch has completed its first full list; otherwise 503 with the reason) and `/metrics`
+//! (Prometheus text).
 //!
 //! [`Health`] is the shared record sources and the reconciler write to; [`serve`] is the server.
 
@@ -97,6 +98,11 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+async fn metrics_text(State(st): State<AppState>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let body = crate::metrics::metrics().encode(&st.index, &st.health);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+}
+
 async fn readyz(State(st): State<AppState>) -> (StatusCode, String) {
     let (ready, text) = readiness(&st.index, &st.health);
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -110,6 +116,7 @@ pub async fn serve(listener: tokio::net::TcpListener, index: Arc<Index>, health:
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .with_state(AppState { index, health });
     axum::serve(listener, app).await
 }

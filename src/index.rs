@@ -194,6 +194,28 @@ impl Index {
         }
     }
 
+    /// Entries by record kind, for metrics: names holding A, AAAA, SRV or CNAME data, empty
+    /// non-terminals, and addresses with PTR records. Walks the whole index: call at scrape time.
+    pub fn counts_by_kind(&self) -> [(&'static str, usize); 6] {
+        let (mut a, mut aaaa, mut srv, mut cname, mut ent) = (0, 0, 0, 0, 0);
+        for entry in self.names.iter() {
+            let d = entry.value();
+            a += usize::from(!d.v4.is_empty());
+            aaaa += usize::from(!d.v6.is_empty());
+            srv += usize::from(!d.srv.is_empty());
+            cname += usize::from(d.cname.is_some());
+            ent += usize::from(d.is_empty());
+        }
+        [
+            ("a", a),
+            ("aaaa", aaaa),
+            ("srv", srv),
+            ("cname", cname),
+            ("empty_non_terminal", ent),
+            ("ptr", self.ptrs.len()),
+        ]
+    }
+
     /// Number of names held (including empty non-terminals).
     pub fn len(&self) -> usize {
         self.names.len()

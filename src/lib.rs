@@ -9,6 +9,7 @@ pub mod admin;
 pub mod config;
 pub mod dns;
 pub mod index;
+pub mod metrics;
 pub mod model;
 pub mod reconcile;
 pub mod source;

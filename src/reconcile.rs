@@ -174,6 +174,11 @@ pub struct State {
     dirty: BTreeSet<ObjectKey>,
     /// Pods whose verified record must be recomputed at the next flush.
     dirty_pods: BTreeSet<ObjectKey>,
+    /// Change times (Unix ms) of the events that dirtied each Service, with the endpoint source,
+    /// for the programming-latency metric. Only live events count, not (re)lists.
+    triggers: HashMap<ObjectKey, (i64, &'static str)>,
+    /// Whether the event being handled is a live change (not part of a list).
+    live: bool,
     /// Kinds that have completed a full list at least once.
     synced: BTreeSet<&'static str>,
 }
@@ -196,6 +201,8 @@ impl State {
             by_selector: HashMap::new(),
             dirty: BTreeSet::new(),
             dirty_pods: BTreeSet::new(),
+            triggers: HashMap::new(),
+            live: false,
             synced: BTreeSet::new(),
         }
     }
@@ -239,6 +246,13 @@ impl State {
 
     /// Applies one event. Call [`State::flush`] afterwards (events may be batched before it).
     pub fn handle(&mut self, event: SourceEvent) {
+        self.live = !matches!(
+            event,
+            SourceEvent::Service(Change::Reset(_))
+                | SourceEvent::Pod(Change::Reset(_))
+                | SourceEvent::Slice(Change::Reset(_))
+                | SourceEvent::Namespace(Change::Reset(_))
+        );
         match event {
             SourceEvent::Service(Change::Apply(s)) => self.apply_service(s),
             SourceEvent::Service(Change::Delete(k)) => self.delete_service(&k),
@@ -284,10 +298,22 @@ impl State {
     /// Recomputes and publishes every Service touched since the last flush.
     pub fn flush(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
+        let mut triggers = std::mem::take(&mut self.triggers);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         let mut changed = 0usize;
         for key in &dirty {
             if self.recompute(key) {
                 changed += 1;
+                if let Some((at, source)) = triggers.remove(key) {
+                    let seconds = (now_ms - at).max(0) as f64 / 1000.0;
+                    crate::metrics::metrics()
+                        .programming_latency
+                        .get_or_create(&crate::metrics::ProgrammingLabels { source })
+                        .observe(seconds);
+                }
             }
         }
         for key in std::mem::take(&mut self.dirty_pods) {
@@ -412,6 +438,12 @@ impl State {
             let members = self.members.entry(svc_key.clone()).or_default();
             let was = if selected { !members.insert(key.name.clone()) } else { members.remove(&key.name) };
             if selected || was {
+                if self.live
+                    && let Some(at) = pod.changed_at
+                {
+                    let slot = self.triggers.entry(svc_key.clone()).or_insert((at, "pods"));
+                    slot.0 = slot.0.min(at);
+                }
                 self.dirty.insert(svc_key);
             }
         }
@@ -461,6 +493,12 @@ impl State {
             self.dirty.insert(old);
         }
         if let Some(owner) = Self::slice_owner(&slice) {
+            if self.live
+                && let Some(at) = slice.changed_at
+            {
+                let slot = self.triggers.entry(owner.clone()).or_insert((at, "endpointslices"));
+                slot.0 = slot.0.min(at);
+            }
             self.slices_by_service.entry(owner.clone()).or_default().insert(key.name.clone());
             self.dirty.insert(owner);
         }
@@ -655,6 +693,7 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
                     })
                     .collect(),
                 labels: Default::default(),
+                changed_at: None,
             };
             sync_all(&mut st, vec![db, svc(NGINX)], vec![pod("web-0", "10.0.0.1", true)]);
             st.handle(SourceEvent::Slice(Change::Apply(slice("db-a", &["10.1.0.1", "10.1.0.2"]))));

@@ -317,3 +317,48 @@ async fn endpointslices_mode_does_not_watch_pods() {
     assert_eq!(c.api.list_count("Pod"), 0);
     assert_eq!(c.api.open_watches("Pod"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_report_watch_activity_and_programming_latency_for_both_endpoint_sources() {
+    let c = Cluster::start(
+        vec![
+            headless("nginx", false),
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db", "namespace": "default"},
+                "spec": {"clusterIP": "None"}}),
+        ],
+        &[],
+    )
+    .await;
+    c.server.wait_for_log("first full sync complete", WAIT);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let stamp = format!("{}", k8s_openapi::jiff::Timestamp::from_second(now as i64).unwrap());
+    // A pod turning Ready now (selector path) and a slice written now (selectorless path).
+    let mut web0 = pod("web-0", "nginx", Some("10.244.1.5"), true);
+    web0["status"]["conditions"][0]["lastTransitionTime"] = json!(stamp);
+    c.api.apply(web0);
+    let mut s = slice("db-1", "db", &["10.3.0.1".to_string()]);
+    s["metadata"]["annotations"] = json!({"endpoints.kubernetes.io/last-change-trigger-time": stamp});
+    c.api.apply(s);
+    c.until("both programmed", |c| {
+        c.addrs(WEB0) == ["10.244.1.5"] && c.addrs("db.default.svc.cluster.local") == ["10.3.0.1"]
+    })
+    .await;
+
+    let (code, text) = tokio::task::block_in_place(|| c.server.http_get("/metrics"));
+    assert_eq!(code, 200);
+    let value = |needle: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(needle))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no metric line starting with {needle}:\n{text}"))
+    };
+    assert_eq!(value(r#"headless_dns_programming_latency_seconds_count{source="pods"}"#), 1.0);
+    assert_eq!(value(r#"headless_dns_programming_latency_seconds_count{source="endpointslices"}"#), 1.0);
+    // Timestamps have one-second resolution: the latency is under a few seconds, not hours.
+    assert!(value(r#"headless_dns_programming_latency_seconds_sum{source="pods"}"#) < 30.0);
+    assert!(value(r#"headless_dns_watch_events_total{kind="pods",event="apply"}"#) >= 1.0);
+    assert_eq!(value(r#"headless_dns_watch_events_total{kind="services",event="list"}"#), 1.0);
+    assert!(value(r#"headless_dns_watch_last_event_age_seconds{kind="pods"}"#) < 60.0);
+    assert!(value(r#"headless_dns_index_names{record="a"}"#) >= 3.0);
+}

@@ -270,6 +270,26 @@ async fn health_endpoints_report_readiness() {
     let (code, body) = s.http_get("/readyz");
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("services: synced"), "{body}");
+
+    for _ in 0..3 {
+        dig(s.dns, &["nginx.default.svc.cluster.local"]);
+    }
+    dig(s.dns, &["+tcp", "nope.default.svc.cluster.local", "AAAA"]);
+    let (code, text) = s.http_get("/metrics");
+    assert_eq!(code, 200);
+    let value = |needle: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(needle))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no metric line starting with {needle}:\n{text}"))
+    };
+    // The service has no ready endpoint: NXDOMAIN, three times over UDP.
+    assert_eq!(value(r#"headless_dns_requests_total{qtype="A",rcode="NXDOMAIN",transport="udp"}"#), 3.0);
+    assert_eq!(value(r#"headless_dns_requests_total{qtype="AAAA",rcode="NXDOMAIN",transport="tcp"}"#), 1.0);
+    assert_eq!(value(r#"headless_dns_request_duration_seconds_count{transport="udp"}"#), 3.0);
+    assert!(value(r#"headless_dns_index_names{record="empty_non_terminal"}"#) >= 1.0);
+    assert!(text.contains("# TYPE headless_dns_watch_events counter"), "{text}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! Entry point: [`bind`] then [`serve`].
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode, emit_message_parts};
 use hickory_proto::rr::Record;
@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tracing::{debug, info, warn};
 
 use super::answer::{Answer, Zones};
+use crate::metrics::{RequestLabels, metrics, qtype_label, rcode_label};
 
 /// Why the DNS sockets could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -83,11 +84,22 @@ fn fits(metadata: &Metadata, request: &Request, answer: &Answer, edns: Option<&E
 
 #[async_trait::async_trait]
 impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        mut response_handle: R,
-    ) -> ResponseInfo {
+    async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, response_handle: R) -> ResponseInfo {
+        let start = Instant::now();
+        let info = self.respond(request, response_handle).await;
+        let qtype = request.queries.queries().first().map_or("none", |q| qtype_label(q.query_type()));
+        let transport = if request.protocol() == Protocol::Udp { "udp" } else { "tcp" };
+        metrics().observe_request(
+            RequestLabels { qtype, rcode: rcode_label(info.response_code), transport },
+            start.elapsed(),
+        );
+        info
+    }
+}
+
+impl Handler {
+    /// Builds and sends the reply to one request.
+    async fn respond<R: ResponseHandler>(&self, request: &Request, mut response_handle: R) -> ResponseInfo {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         // RFC 6891 section 7: answer EDNS with EDNS; our advertised size is what we will send.
         let response_edns = request.edns.as_ref().map(|e| {

@@ -225,6 +225,9 @@ pub struct PodInfo {
     pub terminating: bool,
     /// Named container ports, to resolve named `targetPort`s.
     pub container_ports: Vec<ContainerPort>,
+    /// When the pod last changed in a way that matters here, in Unix milliseconds: its latest
+    /// condition transition, creation or deletion time (for the programming-latency metric).
+    pub changed_at: Option<i64>,
 }
 
 impl PodInfo {
@@ -259,6 +262,15 @@ impl PodInfo {
             })
             .collect();
         container_ports.sort();
+        let conditions = status.and_then(|s| s.conditions.as_ref());
+        let changed_at = conditions
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.last_transition_time.as_ref())
+            .chain(pod.metadata.creation_timestamp.as_ref())
+            .chain(pod.metadata.deletion_timestamp.as_ref())
+            .map(|t| t.0.as_millisecond())
+            .max();
         Ok(Self {
             key,
             labels: pod.metadata.labels.clone().unwrap_or_default(),
@@ -269,6 +281,7 @@ impl PodInfo {
             ready_condition,
             terminating: pod.metadata.deletion_timestamp.is_some(),
             container_ports,
+            changed_at,
         })
     }
 
@@ -345,7 +358,12 @@ pub struct SliceInfo {
     pub endpoints: Vec<Endpoint>,
     /// `metadata.labels` (for the `labels` option when filtering client-side).
     pub labels: BTreeMap<String, String>,
+    /// The `endpoints.kubernetes.io/last-change-trigger-time` annotation, in Unix milliseconds.
+    pub changed_at: Option<i64>,
 }
+
+/// The EndpointSlice annotation holding the time of the change that produced it.
+pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -390,7 +408,14 @@ impl SliceInfo {
                 }
             }
         }
-        Ok(Self { key, service, endpoints, labels })
+        let changed_at = slice
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
+            .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+            .map(|t| t.as_millisecond());
+        Ok(Self { key, service, endpoints, labels, changed_at })
     }
 }
 

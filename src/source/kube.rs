@@ -25,6 +25,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::SourceError;
 use crate::admin::Health;
+use crate::metrics::{KindLabels, WatchEventLabels, metrics};
 use crate::model::selector::LabelFilter;
 use crate::model::{ModelError, NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo};
 use crate::reconcile::{Change, KIND_NAMESPACES, KIND_PODS, KIND_SERVICES, KIND_SLICES, SourceEvent, Watches};
@@ -145,10 +146,15 @@ async fn watch<K, T>(
     let stream = watcher::watcher(api, config).default_backoff();
     let mut stream = std::pin::pin!(stream);
     let mut buffer: Option<Vec<T>> = None;
+    let mut listed_once = false;
+    let count = |event: &'static str| metrics().watch_events.get_or_create(&WatchEventLabels { kind, event }).inc();
     while let Some(item) = stream.next().await {
         let change = match item {
             Ok(Event::Init) => {
                 debug!("list started");
+                if listed_once {
+                    metrics().watch_restarts.get_or_create(&KindLabels { kind }).inc();
+                }
                 buffer = Some(Vec::new());
                 continue;
             }
@@ -161,16 +167,25 @@ async fn watch<K, T>(
             Ok(Event::InitDone) => {
                 let all = buffer.take().unwrap_or_default();
                 info!(objects = all.len(), "list complete");
+                listed_once = true;
+                count("list");
                 Change::Reset(all)
             }
-            Ok(Event::Apply(obj)) => match convert_logged(&obj) {
-                Some(t) => Change::Apply(t),
-                None => Change::Delete(key_of(&obj)),
-            },
-            Ok(Event::Delete(obj)) => Change::Delete(key_of(&obj)),
+            Ok(Event::Apply(obj)) => {
+                count("apply");
+                match convert_logged(&obj) {
+                    Some(t) => Change::Apply(t),
+                    None => Change::Delete(key_of(&obj)),
+                }
+            }
+            Ok(Event::Delete(obj)) => {
+                count("delete");
+                Change::Delete(key_of(&obj))
+            }
             Err(error) => {
                 // Recoverable: the backoff wrapper waits and the watcher lists or re-watches.
                 warn!(%error, "watch error; retrying");
+                metrics().watch_errors.get_or_create(&KindLabels { kind }).inc();
                 health.set_error(kind, error.to_string());
                 continue;
             }

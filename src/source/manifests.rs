@@ -19,9 +19,10 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::SourceError;
+use crate::metrics::{WatchEventLabels, metrics};
 use crate::model::selector::LabelFilter;
 use crate::model::{NamespaceInfo, PodInfo, ServiceInfo, SliceInfo};
-use crate::reconcile::{Change, SourceEvent};
+use crate::reconcile::{Change, KIND_NAMESPACES, KIND_PODS, KIND_SERVICES, KIND_SLICES, SourceEvent};
 
 /// One document that could not be used, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,6 +213,9 @@ async fn reload(path: &Path, labels: Option<&LabelFilter>, tx: &mpsc::Sender<Sou
         if tx.send(event).await.is_err() {
             return false;
         }
+    }
+    for kind in [KIND_NAMESPACES, KIND_SERVICES, KIND_PODS, KIND_SLICES] {
+        metrics().watch_events.get_or_create(&WatchEventLabels { kind, event: "list" }).inc();
     }
     true
 }

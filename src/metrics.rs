@@ -1,0 +1,224 @@
+//! Prometheus metrics, served as text at `/metrics` by [`crate::admin`].
+//!
+//! One process-wide [`Metrics`] (see [`metrics`]); the DNS handler, the sources and the reconciler
+//! record into it. Gauges that describe state (index size, seconds since a watch's last event)
+//! are computed when scraped, by [`Metrics::encode`].
+
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, text::encode};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::admin::Health;
+use crate::index::Index;
+
+/// Labels of a DNS request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Query type (`A`, `AAAA`, `SRV`, ...; `other` for rare types, bounding cardinality).
+    pub qtype: &'static str,
+    /// Response code (`NOERROR`, `NXDOMAIN`, ...).
+    pub rcode: &'static str,
+    /// `udp` or `tcp`.
+    pub transport: &'static str,
+}
+
+/// A transport label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabels {
+    /// `udp` or `tcp`.
+    pub transport: &'static str,
+}
+
+/// A watch (object kind) label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `services`, `pods`, `endpointslices`, `namespaces`.
+    pub kind: &'static str,
+}
+
+/// A watch event label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatchEventLabels {
+    /// The watch.
+    pub kind: &'static str,
+    /// `apply`, `delete` or `list` (a full list or relist).
+    pub event: &'static str,
+}
+
+/// Where the endpoints of a programmed Service came from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProgrammingLabels {
+    /// `pods` (Services with a selector in pods mode) or `endpointslices`.
+    pub source: &'static str,
+}
+
+/// Index entries by record kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecordKindLabels {
+    /// `a`, `aaaa`, `srv`, `cname`, `empty_non_terminal`, `ptr`.
+    pub record: &'static str,
+}
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests answered.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Time from a parsed request to its reply being handed to the socket.
+    pub request_duration: Family<TransportLabels, Histogram>,
+    /// Index entries by record kind (computed at scrape).
+    pub index_names: Family<RecordKindLabels, Gauge>,
+    /// Names skipped as malformed (computed at scrape).
+    pub skipped_names: Gauge,
+    /// Watch events received.
+    pub watch_events: Family<WatchEventLabels, Counter>,
+    /// Watch errors (each is retried).
+    pub watch_errors: Family<KindLabels, Counter>,
+    /// Watch restarts: relists after the first list.
+    pub watch_restarts: Family<KindLabels, Counter>,
+    /// Seconds since each watch's last event (computed at scrape).
+    pub watch_last_event_age: Family<KindLabels, Gauge<f64, AtomicU64>>,
+    /// DNS programming latency: from the object's change time in the API (a pod's condition
+    /// transition, an EndpointSlice's `last-change-trigger-time`) to the new answer being served.
+    pub programming_latency: Family<ProgrammingLabels, Histogram>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 10 us .. ~80 ms.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 14))
+}
+
+fn programming_histogram() -> Histogram {
+    // 1 ms .. ~65 s: API timestamps have one-second resolution, so most values land near 1 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("headless_dns");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "DNS requests answered, by query type, rcode and transport", requests.clone());
+        let request_duration =
+            Family::<TransportLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer a DNS request, from parsed request to reply sent",
+            request_duration.clone(),
+        );
+        let index_names = Family::<RecordKindLabels, Gauge>::default();
+        registry.register("index_names", "Names held in the index, by record kind", index_names.clone());
+        let skipped_names = Gauge::default();
+        registry.register(
+            "skipped_names",
+            "Names never served because a label exceeds 63 or a name 253 octets",
+            skipped_names.clone(),
+        );
+        let watch_events = Family::<WatchEventLabels, Counter>::default();
+        registry.register("watch_events", "Watch events received, by kind and event", watch_events.clone());
+        let watch_errors = Family::<KindLabels, Counter>::default();
+        registry.register("watch_errors", "Watch errors (each is retried with backoff)", watch_errors.clone());
+        let watch_restarts = Family::<KindLabels, Counter>::default();
+        registry.register("watch_restarts", "Relists after the first full list", watch_restarts.clone());
+        let watch_last_event_age = Family::<KindLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "watch_last_event_age_seconds",
+            "Seconds since each watch last received an event",
+            watch_last_event_age.clone(),
+        );
+        let programming_latency =
+            Family::<ProgrammingLabels, Histogram>::new_with_constructor(programming_histogram as fn() -> Histogram);
+        registry.register(
+            "programming_latency_seconds",
+            "From an object's change time in the API to the changed answer being served",
+            programming_latency.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_duration,
+            index_names,
+            skipped_names,
+            watch_events,
+            watch_errors,
+            watch_restarts,
+            watch_last_event_age,
+            programming_latency,
+        }
+    }
+
+    /// Records one answered request.
+    pub fn observe_request(&self, labels: RequestLabels, elapsed: Duration) {
+        let transport = labels.transport;
+        self.requests.get_or_create(&labels).inc();
+        self.request_duration.get_or_create(&TransportLabels { transport }).observe(elapsed.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition, with state gauges refreshed from `index` and `health`.
+    pub fn encode(&self, index: &Index, health: &Health) -> String {
+        for (record, count) in index.counts_by_kind() {
+            self.index_names.get_or_create(&RecordKindLabels { record }).set(count as i64);
+        }
+        self.skipped_names.set(index.skipped() as i64);
+        for (kind, w) in health.snapshot() {
+            if let Some(at) = w.last_event {
+                self.watch_last_event_age.get_or_create(&KindLabels { kind }).set(at.elapsed().as_secs_f64());
+            }
+        }
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// A bounded label for a query type.
+pub fn qtype_label(t: hickory_proto::rr::RecordType) -> &'static str {
+    use hickory_proto::rr::RecordType as T;
+    match t {
+        T::A => "A",
+        T::AAAA => "AAAA",
+        T::SRV => "SRV",
+        T::PTR => "PTR",
+        T::SOA => "SOA",
+        T::NS => "NS",
+        T::TXT => "TXT",
+        T::CNAME => "CNAME",
+        T::ANY => "ANY",
+        T::AXFR => "AXFR",
+        T::IXFR => "IXFR",
+        T::HTTPS => "HTTPS",
+        T::SVCB => "SVCB",
+        T::MX => "MX",
+        _ => "other",
+    }
+}
+
+/// A bounded label for a response code.
+pub fn rcode_label(r: hickory_proto::op::ResponseCode) -> &'static str {
+    use hickory_proto::op::ResponseCode as R;
+    match r {
+        R::NoError => "NOERROR",
+        R::FormErr => "FORMERR",
+        R::ServFail => "SERVFAIL",
+        R::NXDomain => "NXDOMAIN",
+        R::NotImp => "NOTIMP",
+        R::Refused => "REFUSED",
+        R::BADVERS => "BADVERS",
+        _ => "other",
+    }
+}
