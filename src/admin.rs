@@ -21,6 +21,7 @@ use crate::index::Index;
 #[derive(Debug, Default)]
 pub struct Health {
     watches: Mutex<BTreeMap<&'static str, WatchHealth>>,
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 /// The state of one watch (one object kind).
@@ -67,6 +68,16 @@ impl Health {
         self.update(kind, |w| w.last_error = Some(error));
     }
 
+    /// Marks the process as shutting down: `/readyz` fails from now on.
+    pub fn set_shutting_down(&self) {
+        self.shutting_down.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// A snapshot of every watch.
     pub fn snapshot(&self) -> BTreeMap<&'static str, WatchHealth> {
         self.watches.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -89,8 +100,15 @@ pub fn readiness(index: &Index, health: &Health) -> (bool, String) {
             None => lines.push(format!("{kind}: {state}")),
         }
     }
-    let ready = index.is_synced();
-    let head = if ready { "ready" } else { "not ready: not every watch has completed its first list" };
+    let shutting_down = health.is_shutting_down();
+    let ready = index.is_synced() && !shutting_down;
+    let head = if shutting_down {
+        "not ready: shutting down"
+    } else if ready {
+        "ready"
+    } else {
+        "not ready: not every watch has completed its first list"
+    };
     (ready, format!("{head}\n{}\n", lines.join("\n")))
 }
 

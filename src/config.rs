@@ -164,6 +164,18 @@ pub struct Cli {
     /// Idle timeout of a DNS TCP connection, in seconds. Default 10.
     #[arg(long, env = "HEADLESS_DNS_TCP_IDLE_TIMEOUT", value_name = "SECS")]
     pub tcp_idle_timeout: Option<u64>,
+    /// Seconds a started TCP message (or a reply write) may take (slowloris guard). Default 2.
+    #[arg(long, env = "HEADLESS_DNS_TCP_READ_TIMEOUT", value_name = "SECS")]
+    pub tcp_read_timeout: Option<u64>,
+    /// Most DNS TCP connections open at once per listen address; the oldest is closed to admit a new one. Default 1024.
+    #[arg(long, env = "HEADLESS_DNS_TCP_MAX_CONNECTIONS", value_name = "N")]
+    pub tcp_max_connections: Option<u64>,
+    /// UDP worker threads per listen address. Default: the number of CPUs.
+    #[arg(long, env = "HEADLESS_DNS_UDP_WORKERS", value_name = "N")]
+    pub udp_workers: Option<u64>,
+    /// On SIGTERM, seconds to keep answering with /readyz failing before closing (lame duck). Default 0.
+    #[arg(long, env = "HEADLESS_DNS_SHUTDOWN_DELAY", value_name = "SECS")]
+    pub shutdown_delay: Option<u64>,
 }
 
 /// A zone value in the file: one name or a list.
@@ -218,6 +230,14 @@ pub struct FileConfig {
     pub noendpoints: Option<bool>,
     /// See [`Cli::tcp_idle_timeout`].
     pub tcp_idle_timeout: Option<i64>,
+    /// See [`Cli::tcp_read_timeout`].
+    pub tcp_read_timeout: Option<i64>,
+    /// See [`Cli::tcp_max_connections`].
+    pub tcp_max_connections: Option<i64>,
+    /// See [`Cli::udp_workers`].
+    pub udp_workers: Option<i64>,
+    /// See [`Cli::shutdown_delay`].
+    pub shutdown_delay: Option<i64>,
 }
 
 /// Where the records come from.
@@ -299,6 +319,14 @@ pub struct Config {
     pub options: Options,
     /// TCP idle timeout.
     pub tcp_idle_timeout: Duration,
+    /// TCP read deadline for a started message.
+    pub tcp_read_timeout: Duration,
+    /// TCP connection limit per listen address.
+    pub tcp_max_connections: usize,
+    /// UDP worker threads per listen address.
+    pub udp_workers: usize,
+    /// Lame-duck time on SIGTERM.
+    pub shutdown_delay: Duration,
 }
 
 impl Config {
@@ -418,6 +446,10 @@ fn merge(cli: Cli, file: FileConfig, file_path: Option<&Path>) -> Result<Config,
         ignore_empty_service,
         noendpoints,
         tcp_idle_timeout,
+        tcp_read_timeout,
+        tcp_max_connections,
+        udp_workers,
+        shutdown_delay,
     } = cli;
     let o = Origins { file: file_path };
     let base_dir = file_path.and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
@@ -499,6 +531,17 @@ fn merge(cli: Cli, file: FileConfig, file_path: Option<&Path>) -> Result<Config,
     };
     let idle =
         o.seconds("tcp-idle-timeout", tcp_idle_timeout.map(|v| v as i64), file.tcp_idle_timeout, 10, 1..=3600)?;
+    let read = o.seconds("tcp-read-timeout", tcp_read_timeout.map(|v| v as i64), file.tcp_read_timeout, 2, 1..=60)?;
+    let max_conns = o.seconds(
+        "tcp-max-connections",
+        tcp_max_connections.map(|v| v as i64),
+        file.tcp_max_connections,
+        1024,
+        1..=65536,
+    )?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    let workers = o.seconds("udp-workers", udp_workers.map(|v| v as i64), file.udp_workers, cpus, 1..=256)?;
+    let delay = o.seconds("shutdown-delay", shutdown_delay.map(|v| v as i64), file.shutdown_delay, 0, 0..=300)?;
 
     let (namespaces, ns_origin) = o.pick(non_empty(namespaces), file.namespaces, Vec::new());
     for ns in &namespaces {
@@ -531,6 +574,10 @@ fn merge(cli: Cli, file: FileConfig, file_path: Option<&Path>) -> Result<Config,
         endpoints_from: endpoints_from.or(file.endpoints_from).unwrap_or_default(),
         options,
         tcp_idle_timeout: Duration::from_secs(idle as u64),
+        tcp_read_timeout: Duration::from_secs(read as u64),
+        tcp_max_connections: max_conns as usize,
+        udp_workers: workers as usize,
+        shutdown_delay: Duration::from_secs(delay as u64),
     })
 }
 

@@ -17,12 +17,13 @@ pub mod source;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tracing::error;
+use tracing::{error, info, warn};
 
 use crate::admin::Health;
 use crate::config::{Config, SourceConfig};
 use crate::dns::answer::{ZoneSettings, Zones};
-use crate::dns::server::{Handler, ServerError};
+use crate::dns::general::Responder;
+use crate::dns::server::{Limits, ServerError, Shutdown};
 use crate::index::Index;
 use crate::reconcile::{ReconcileOptions, State, Watches};
 use crate::source::SourceError;
@@ -62,6 +63,10 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         endpoints_from: _,
         options,
         tcp_idle_timeout,
+        tcp_read_timeout,
+        tcp_max_connections,
+        udp_workers,
+        shutdown_delay,
     } = config;
     let index = Arc::new(Index::new(options.namespace_labels.is_some()));
     let health = Arc::new(Health::default());
@@ -69,7 +74,8 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         health.register(kind);
     }
 
-    let listeners = dns::server::bind(&listen).await?;
+    let limits = Limits { udp_workers, tcp_max_connections, tcp_idle_timeout, tcp_read_timeout };
+    let listeners = dns::server::bind(&listen, &limits)?;
     let http = match http_listen {
         Some(addr) => {
             Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| RunError::Http { addr, source })?)
@@ -109,6 +115,50 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     }
 
     let settings = ZoneSettings { zones, ttls, pods: options.pods, ptr: options.ptr, namespaces: options.namespaces };
-    dns::server::serve(listeners, Handler::new(Zones::new(index, settings)), tcp_idle_timeout).await;
+    let responder = Arc::new(Responder::new(Zones::new(index, settings)));
+    let shutdown = Shutdown::default();
+    let (threads, tasks) = dns::server::serve(listeners, responder, limits, &shutdown);
+
+    wait_for_signal().await;
+    // Fail readiness first, keep answering through the lame-duck delay, then stop accepting; the
+    // request in hand on each worker is still answered.
+    health.set_shutting_down();
+    info!(delay_s = shutdown_delay.as_secs(), "shutting down: readiness now failing");
+    tokio::time::sleep(shutdown_delay).await;
+    shutdown.stop();
+    for task in tasks {
+        let _ = task.await;
+    }
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await;
+    info!("stopped");
     Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(error) => {
+                warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -89,6 +89,8 @@ pub struct Metrics {
     /// DNS programming latency: from the object's change time in the API (a pod's condition
     /// transition, an EndpointSlice's `last-change-trigger-time`) to the new answer being served.
     pub programming_latency: Family<ProgrammingLabels, Histogram>,
+    /// Counter handles per (qtype, rcode, transport), so the answer path does not hash labels.
+    request_cache: Vec<OnceLock<Counter>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -151,14 +153,32 @@ impl Metrics {
             watch_restarts,
             watch_last_event_age,
             programming_latency,
+            request_cache: (0..QTYPES.len() * RCODES.len() * 2).map(|_| OnceLock::new()).collect(),
         }
     }
 
-    /// Records one answered request.
-    pub fn observe_request(&self, labels: RequestLabels, elapsed: Duration) {
-        let transport = labels.transport;
-        self.requests.get_or_create(&labels).inc();
-        self.request_duration.get_or_create(&TransportLabels { transport }).observe(elapsed.as_secs_f64());
+    /// Records one answered request; `elapsed` when its latency was measured (the UDP path
+    /// samples one request in [`LATENCY_SAMPLE`] to keep clock reads off the hot path).
+    pub fn observe_request(
+        &self,
+        qtype: Option<hickory_proto::rr::RecordType>,
+        rcode: hickory_proto::op::ResponseCode,
+        tcp: bool,
+        elapsed: Option<Duration>,
+    ) {
+        let (q, r) = (qtype.map_or(QTYPES.len() - 1, qtype_index), rcode_index(rcode));
+        let t = usize::from(tcp);
+        let slot = (q * RCODES.len() + r) * 2 + t;
+        let transport = if tcp { "tcp" } else { "udp" };
+        self.request_cache[slot]
+            .get_or_init(|| {
+                let labels = RequestLabels { qtype: QTYPES[q].1, rcode: RCODES[r].1, transport };
+                self.requests.get_or_create(&labels).clone()
+            })
+            .inc();
+        if let Some(elapsed) = elapsed {
+            self.request_duration.get_or_create(&TransportLabels { transport }).observe(elapsed.as_secs_f64());
+        }
     }
 
     /// The Prometheus text exposition, with state gauges refreshed from `index` and `health`.
@@ -186,39 +206,51 @@ pub fn metrics() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
-/// A bounded label for a query type.
-pub fn qtype_label(t: hickory_proto::rr::RecordType) -> &'static str {
+/// One UDP request in this many has its latency measured.
+pub const LATENCY_SAMPLE: u64 = 8;
+
+/// Query types with their own label; the last entry stands for every other type.
+const QTYPES: [(Option<hickory_proto::rr::RecordType>, &str); 16] = {
     use hickory_proto::rr::RecordType as T;
-    match t {
-        T::A => "A",
-        T::AAAA => "AAAA",
-        T::SRV => "SRV",
-        T::PTR => "PTR",
-        T::SOA => "SOA",
-        T::NS => "NS",
-        T::TXT => "TXT",
-        T::CNAME => "CNAME",
-        T::ANY => "ANY",
-        T::AXFR => "AXFR",
-        T::IXFR => "IXFR",
-        T::HTTPS => "HTTPS",
-        T::SVCB => "SVCB",
-        T::MX => "MX",
-        _ => "other",
-    }
+    [
+        (Some(T::A), "A"),
+        (Some(T::AAAA), "AAAA"),
+        (Some(T::SRV), "SRV"),
+        (Some(T::PTR), "PTR"),
+        (Some(T::SOA), "SOA"),
+        (Some(T::NS), "NS"),
+        (Some(T::TXT), "TXT"),
+        (Some(T::CNAME), "CNAME"),
+        (Some(T::ANY), "ANY"),
+        (Some(T::AXFR), "AXFR"),
+        (Some(T::IXFR), "IXFR"),
+        (Some(T::HTTPS), "HTTPS"),
+        (Some(T::SVCB), "SVCB"),
+        (Some(T::MX), "MX"),
+        (Some(T::CAA), "CAA"),
+        (None, "other"),
+    ]
+};
+
+/// Response codes with their own label; the last entry stands for every other code.
+const RCODES: [(Option<hickory_proto::op::ResponseCode>, &str); 8] = {
+    use hickory_proto::op::ResponseCode as R;
+    [
+        (Some(R::NoError), "NOERROR"),
+        (Some(R::FormErr), "FORMERR"),
+        (Some(R::ServFail), "SERVFAIL"),
+        (Some(R::NXDomain), "NXDOMAIN"),
+        (Some(R::NotImp), "NOTIMP"),
+        (Some(R::Refused), "REFUSED"),
+        (Some(R::BADVERS), "BADVERS"),
+        (None, "other"),
+    ]
+};
+
+fn qtype_index(t: hickory_proto::rr::RecordType) -> usize {
+    QTYPES.iter().position(|(q, _)| *q == Some(t)).unwrap_or(QTYPES.len() - 1)
 }
 
-/// A bounded label for a response code.
-pub fn rcode_label(r: hickory_proto::op::ResponseCode) -> &'static str {
-    use hickory_proto::op::ResponseCode as R;
-    match r {
-        R::NoError => "NOERROR",
-        R::FormErr => "FORMERR",
-        R::ServFail => "SERVFAIL",
-        R::NXDomain => "NXDOMAIN",
-        R::NotImp => "NOTIMP",
-        R::Refused => "REFUSED",
-        R::BADVERS => "BADVERS",
-        _ => "other",
-    }
+fn rcode_index(r: hickory_proto::op::ResponseCode) -> usize {
+    RCODES.iter().position(|(c, _)| *c == Some(r)).unwrap_or(RCODES.len() - 1)
 }

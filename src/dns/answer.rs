@@ -69,6 +69,17 @@ struct Apex {
     net: Option<IpNet>,
 }
 
+/// A zone apex in wire form, for the fast path.
+#[derive(Debug, Clone)]
+pub struct WireApex {
+    /// Lower-cased labels, leftmost first.
+    pub labels: Vec<Vec<u8>>,
+    /// The lower-cased name in uncompressed wire form, root label included.
+    pub wire: Vec<u8>,
+    /// A forward zone (else a reverse zone, which the fast path leaves to the general path).
+    pub forward: bool,
+}
+
 /// The authoritative zones served from an [`Index`].
 #[derive(Debug, Clone)]
 pub struct Zones {
@@ -77,9 +88,9 @@ pub struct Zones {
     apexes: Vec<Apex>,
     /// The first forward zone: PTR targets are named in it.
     primary: Name,
-    ns_name: Name,
-    hostmaster: Name,
     settings: ZoneSettings,
+    /// The apexes in wire form, most specific first.
+    wire_apexes: Vec<WireApex>,
 }
 
 /// Where a question falls.
@@ -102,9 +113,35 @@ impl Zones {
             .collect();
         let primary = apexes.iter().find(|a| a.net.is_none()).map(|a| a.name.clone()).expect("a forward zone");
         apexes.sort_by_key(|a| std::cmp::Reverse(a.name.num_labels()));
-        let ns_name = Name::from_ascii("ns.dns").expect("valid").append_domain(&primary).expect("short");
-        let hostmaster = Name::from_ascii("hostmaster").expect("valid").append_domain(&primary).expect("short");
-        Self { index, apexes, primary, ns_name, hostmaster, settings }
+        let wire_apexes = apexes
+            .iter()
+            .map(|a| {
+                let labels: Vec<Vec<u8>> = a.name.iter().map(|l| l.to_ascii_lowercase()).collect();
+                let mut wire = Vec::new();
+                for l in &labels {
+                    wire.push(l.len() as u8);
+                    wire.extend_from_slice(l);
+                }
+                wire.push(0);
+                WireApex { labels, wire, forward: a.net.is_none() }
+            })
+            .collect();
+        Self { index, apexes, primary, settings, wire_apexes }
+    }
+
+    /// The apexes in wire form, most specific first (for the fast path).
+    pub fn wire_apexes(&self) -> &[WireApex] {
+        &self.wire_apexes
+    }
+
+    /// The TTLs answers carry.
+    pub fn ttls(&self) -> Ttls {
+        self.settings.ttls
+    }
+
+    /// The pod records mode.
+    pub fn pods_mode(&self) -> PodsMode {
+        self.settings.pods
     }
 
     /// The index answered from.
@@ -112,13 +149,21 @@ impl Zones {
         &self.index
     }
 
+    /// `prefix` under a forward `apex` (`ns.dns.cluster.local.`), or under the primary zone for a
+    /// reverse apex, as CoreDNS names its SOA and NS.
+    fn server_name(&self, prefix: &str, apex: &Name) -> Name {
+        let forward = self.apexes.iter().any(|a| a.net.is_none() && a.name == *apex);
+        let base = if forward { apex } else { &self.primary };
+        Name::from_ascii(prefix).expect("valid").append_domain(base).expect("short")
+    }
+
     /// The SOA record of `apex`, with the current serial; its minimum bounds negative caching
     /// (RFC 2308 section 5).
     pub fn soa(&self, apex: &Name) -> Record {
         let t = &self.settings.ttls;
         let soa = SOA::new(
-            self.ns_name.clone(),
-            self.hostmaster.clone(),
+            self.server_name("ns.dns", apex),
+            self.server_name("hostmaster", apex),
             self.index.serial(),
             SOA_REFRESH,
             SOA_RETRY,
@@ -181,7 +226,7 @@ impl Zones {
             RecordType::NS => self.positive(vec![Record::from_rdata(
                 qname.clone(),
                 self.settings.ttls.record,
-                RData::NS(NS(self.ns_name.clone())),
+                RData::NS(NS(self.server_name("ns.dns", apex))),
             )]),
             _ => self.negative(apex, ResponseCode::NoError),
         }

@@ -1,24 +1,29 @@
-//! DNS transport: hickory-server's `Server` carries UDP and TCP (framing, several queries per TCP
-//! connection, idle timeouts); [`Handler`] applies the message-level rules and asks the [`Zones`].
+//! DNS transport. UDP: one `SO_REUSEPORT` socket per worker thread, each answering in a plain
+//! receive/answer/send loop through the fast path ([`super::fast`]) or the general path
+//! ([`super::general`]); in-flight UDP work is bounded by construction (one request per worker at
+//! a time; the kernel's socket buffer absorbs bursts and drops the excess). TCP: a tokio accept
+//! loop with a connection limit (the oldest connection is closed to admit a new one), an idle
+//! timeout between messages and a short read deadline once a message has started (slowloris);
+//! several queries on one connection are answered in turn.
 //!
-//! Entry point: [`bind`] then [`serve`].
+//! Entry points: [`bind`] then [`serve`].
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Edns, Metadata, OpCode, ResponseCode, emit_message_parts};
-use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::BinEncoder;
-use hickory_server::Server;
-use hickory_server::net::runtime::Time;
-use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
-use tokio::net::{TcpListener, UdpSocket};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::answer::{Answer, Zones};
-use crate::metrics::{RequestLabels, metrics, qtype_label, rcode_label};
+use super::fast::{self, Fast};
+use super::general::{Responder, Transport};
+use crate::metrics::{LATENCY_SAMPLE, metrics};
 
 /// Why the DNS sockets could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -32,208 +37,265 @@ pub enum ServerError {
         proto: &'static str,
         /// The I/O error.
         #[source]
-        source: std::io::Error,
+        source: io::Error,
     },
 }
 
-/// RFC 1035 section 4.2.1: without EDNS a UDP message is at most 512 octets.
-pub const MIN_UDP_PAYLOAD: u16 = 512;
-/// The largest UDP reply we send, whatever the client offers: 1232 octets avoids IP
-/// fragmentation on any path (DNS Flag Day 2020 recommendation).
-pub const MAX_UDP_PAYLOAD: u16 = 1232;
-
-/// The request handler: message-level rules around [`Zones::answer`].
-#[derive(Debug, Clone)]
-pub struct Handler {
-    zone: Zones,
-}
-
-impl Handler {
-    /// A handler answering from `zone`.
-    pub fn new(zone: Zones) -> Self {
-        Self { zone }
-    }
-}
-
-/// The UDP size limit for a request: the client's EDNS payload size clamped to 512..=1232, or
-/// 512 without EDNS.
-pub fn udp_limit(edns: Option<&Edns>) -> u16 {
-    edns.map_or(MIN_UDP_PAYLOAD, |e| e.max_payload().clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD))
-}
-
-/// Whether a reply with these sections fits in `limit` octets.
-fn fits(metadata: &Metadata, request: &Request, answer: &Answer, edns: Option<&Edns>, limit: u16) -> bool {
-    let mut buf = Vec::with_capacity(limit as usize);
-    let mut encoder = BinEncoder::new(&mut buf);
-    encoder.set_max_size(limit);
-    let queries = request.queries.queries().iter().map(|q| q.original());
-    match emit_message_parts(
-        metadata,
-        &mut queries.collect::<Vec<_>>().into_iter(),
-        &mut answer.answers.iter(),
-        &mut answer.authority.iter(),
-        &mut answer.additional.iter(),
-        edns,
-        None,
-        &mut encoder,
-    ) {
-        Ok(header) => !header.metadata.truncation,
-        Err(_) => false,
-    }
-}
-
-#[async_trait::async_trait]
-impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, response_handle: R) -> ResponseInfo {
-        let start = Instant::now();
-        let info = self.respond(request, response_handle).await;
-        let qtype = request.queries.queries().first().map_or("none", |q| qtype_label(q.query_type()));
-        let transport = if request.protocol() == Protocol::Udp { "udp" } else { "tcp" };
-        metrics().observe_request(
-            RequestLabels { qtype, rcode: rcode_label(info.response_code), transport },
-            start.elapsed(),
-        );
-        info
-    }
-}
-
-impl Handler {
-    /// Builds and sends the reply to one request.
-    async fn respond<R: ResponseHandler>(&self, request: &Request, mut response_handle: R) -> ResponseInfo {
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        // RFC 6891 section 7: answer EDNS with EDNS; our advertised size is what we will send.
-        let response_edns = request.edns.as_ref().map(|e| {
-            let mut r = Edns::new();
-            r.set_max_payload(udp_limit(Some(e)));
-            r.set_version(0);
-            r
-        });
-        let mut builder = MessageResponseBuilder::from_message_request(request);
-        if let Some(e) = &response_edns {
-            builder.edns(e);
-        }
-        let empty: [Record; 0] = [];
-
-        let rcode = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            // RFC 6891 section 6.1.3: an unsupported EDNS version gets BADVERS.
-            Some(ResponseCode::BADVERS)
-        } else if request.metadata.op_code != OpCode::Query {
-            Some(ResponseCode::NotImp)
-        } else if request.queries.len() != 1 {
-            // RFC 9619: exactly one question per query.
-            Some(ResponseCode::FormErr)
-        } else {
-            None
-        };
-        if let Some(rcode) = rcode {
-            metadata.response_code = rcode;
-            let response = builder.build(metadata, empty.iter(), empty.iter(), empty.iter(), empty.iter());
-            return send(&mut response_handle, response, request).await;
-        }
-
-        let query = &request.queries.queries()[0];
-        let original = query.original();
-        let mut answer = self.zone.answer(original.name(), original.query_type(), original.query_class());
-        metadata.response_code = answer.rcode;
-        metadata.authoritative = answer.authoritative;
-
-        let limit = udp_limit(request.edns.as_ref());
-        if request.protocol() == Protocol::Udp && !fits(&metadata, request, &answer, response_edns.as_ref(), limit) {
-            // RFC 2181 section 9: additional data that does not fit is dropped without TC.
-            answer.additional.clear();
-        }
-        if request.protocol() == Protocol::Udp && !fits(&metadata, request, &answer, response_edns.as_ref(), limit) {
-            // RFC 1035 section 4.2.1 / RFC 2181 section 9: too large for UDP, so send the header,
-            // question and OPT with TC=1 and let the client retry over TCP.
-            metadata.truncation = true;
-            let response = builder.build(metadata, empty.iter(), empty.iter(), empty.iter(), empty.iter());
-            return send(&mut response_handle, response, request).await;
-        }
-        let response = builder.build(
-            metadata,
-            answer.answers.iter(),
-            answer.authority.iter(),
-            empty.iter(),
-            answer.additional.iter(),
-        );
-        send(&mut response_handle, response, request).await
-    }
-}
-
-async fn send<'a, R: ResponseHandler>(
-    handle: &mut R,
-    response: hickory_server::zone_handler::MessageResponse<
-        '_,
-        'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-    >,
-    request: &Request,
-) -> ResponseInfo {
-    match handle.send_response(response).await {
-        Ok(info) => info,
-        Err(error) => {
-            debug!(%error, src = %request.src(), "could not send a response");
-            let mut m = Metadata::response_from_request(&request.metadata);
-            m.response_code = ResponseCode::ServFail;
-            ResponseInfo::from(hickory_proto::op::Header { metadata: m, counts: Default::default() })
-        }
-    }
+/// Transport limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// UDP worker threads per listen address.
+    pub udp_workers: usize,
+    /// Most TCP connections open at once (per listen address).
+    pub tcp_max_connections: usize,
+    /// A TCP connection with no message started for this long is closed.
+    pub tcp_idle_timeout: Duration,
+    /// A started TCP message (or a reply write) must complete within this.
+    pub tcp_read_timeout: Duration,
 }
 
 /// Bound sockets for one listen address.
 #[derive(Debug)]
 pub struct Listener {
-    /// The UDP socket.
-    pub udp: UdpSocket,
+    /// One UDP socket per worker, all on the same address (`SO_REUSEPORT`).
+    pub udp: Vec<StdUdpSocket>,
     /// The TCP listener, on the same port.
-    pub tcp: TcpListener,
+    pub tcp: std::net::TcpListener,
 }
 
-/// Binds UDP and TCP on every address. Port 0 picks a free port that is free for both.
-pub async fn bind(addrs: &[SocketAddr]) -> Result<Vec<Listener>, ServerError> {
-    let mut out = Vec::new();
-    for addr in addrs {
-        let mut attempt = 0;
-        loop {
-            let udp = UdpSocket::bind(addr).await.map_err(|source| ServerError::Bind {
-                addr: *addr,
-                proto: "udp",
-                source,
-            })?;
-            let port = udp.local_addr().map(|a| a.port()).unwrap_or(addr.port());
-            let tcp_addr = SocketAddr::new(addr.ip(), port);
-            match TcpListener::bind(tcp_addr).await {
-                Ok(tcp) => {
-                    out.push(Listener { udp, tcp });
-                    break;
-                }
-                Err(e) if addr.port() == 0 && attempt < 20 => {
-                    debug!(error = %e, port, "tcp port taken, trying another");
-                    attempt += 1;
-                }
-                Err(source) => {
-                    return Err(ServerError::Bind { addr: tcp_addr, proto: "tcp", source });
-                }
+fn bind_socket(addr: SocketAddr, ty: Type, proto: Protocol, reuse_port: bool) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    if reuse_port {
+        s.set_reuse_port(true)?;
+    }
+    s.bind(&addr.into())?;
+    Ok(s)
+}
+
+fn bind_one(addr: SocketAddr, workers: usize) -> Result<Listener, ServerError> {
+    let err = |proto, source| ServerError::Bind { addr, proto, source };
+    let mut attempt = 0;
+    loop {
+        let first = bind_socket(addr, Type::DGRAM, Protocol::UDP, true).map_err(|e| err("udp", e))?;
+        let local = first.local_addr().ok().and_then(|a| a.as_socket()).unwrap_or(addr);
+        let mut udp = vec![StdUdpSocket::from(first)];
+        for _ in 1..workers.max(1) {
+            udp.push(StdUdpSocket::from(
+                bind_socket(local, Type::DGRAM, Protocol::UDP, true).map_err(|e| err("udp", e))?,
+            ));
+        }
+        match bind_socket(local, Type::STREAM, Protocol::TCP, false).and_then(|s| {
+            s.listen(1024)?;
+            s.set_nonblocking(true)?;
+            Ok(std::net::TcpListener::from(s))
+        }) {
+            Ok(tcp) => return Ok(Listener { udp, tcp }),
+            // Port 0: the UDP port's TCP twin was taken; try another port.
+            Err(e) if addr.port() == 0 && attempt < 20 => {
+                debug!(error = %e, port = local.port(), "tcp port taken, trying another");
+                attempt += 1;
             }
+            Err(e) => return Err(err("tcp", e)),
         }
     }
-    Ok(out)
 }
 
-/// Serves DNS on the bound listeners until the process ends.
-pub async fn serve(listeners: Vec<Listener>, handler: Handler, tcp_idle_timeout: Duration) {
-    let mut server = Server::new(handler);
-    for l in listeners {
-        let udp = l.udp.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let tcp = l.tcp.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        info!(udp, tcp, "dns listening");
-        server.register_socket(l.udp);
-        server.register_listener(l.tcp, tcp_idle_timeout, 64 * 1024);
+/// Binds UDP (one socket per worker) and TCP on every address. Port 0 picks a port free for both.
+pub fn bind(addrs: &[SocketAddr], limits: &Limits) -> Result<Vec<Listener>, ServerError> {
+    addrs.iter().map(|a| bind_one(*a, limits.udp_workers)).collect()
+}
+
+/// A handle that stops the servers started by [`serve`].
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    stop: Arc<AtomicBool>,
+    token: CancellationToken,
+}
+
+impl Shutdown {
+    /// Stops accepting: UDP workers finish the request in hand and exit; TCP stops accepting and
+    /// closes connections after the reply in flight.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.token.cancel();
     }
-    if let Err(error) = server.block_until_done().await {
-        warn!(%error, "dns server stopped");
+}
+
+/// Starts serving on the bound listeners: UDP worker threads and a TCP task per address. Returns
+/// the threads and tasks; they run until `shutdown` is stopped.
+pub fn serve(
+    listeners: Vec<Listener>,
+    responder: Arc<Responder>,
+    limits: Limits,
+    shutdown: &Shutdown,
+) -> (Vec<std::thread::JoinHandle<()>>, Vec<tokio::task::JoinHandle<()>>) {
+    let mut threads = Vec::new();
+    let mut tasks = Vec::new();
+    for l in listeners {
+        let udp = l.udp.first().and_then(|s| s.local_addr().ok()).map(|a| a.to_string()).unwrap_or_default();
+        let tcp = l.tcp.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        info!(udp, tcp, udp_workers = l.udp.len(), "dns listening");
+        for (i, sock) in l.udp.into_iter().enumerate() {
+            let (responder, stop) = (responder.clone(), shutdown.stop.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("dns-udp-{i}"))
+                .spawn(move || udp_worker(sock, &responder, &stop));
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(error) => warn!(%error, "cannot start a UDP worker"),
+            }
+        }
+        match TcpListener::from_std(l.tcp) {
+            Ok(listener) => {
+                tasks.push(tokio::spawn(tcp_server(listener, responder.clone(), limits, shutdown.token.clone())))
+            }
+            Err(error) => warn!(%error, "cannot serve TCP"),
+        }
+    }
+    (threads, tasks)
+}
+
+/// How often a UDP worker looks at the stop flag while no request arrives.
+const UDP_POLL: Duration = Duration::from_millis(200);
+
+fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
+    if let Err(error) = sock.set_read_timeout(Some(UDP_POLL)) {
+        warn!(%error, "cannot set a UDP read timeout; shutdown may wait for a request");
+    }
+    let zones = responder.zones();
+    let mut buf = vec![0u8; 65535];
+    let mut out: Vec<u8> = Vec::with_capacity(1232);
+    let mut seen: u64 = 0;
+    while !stop.load(Ordering::Acquire) {
+        let (n, src) = match sock.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(error) => {
+                // ICMP errors from earlier sends surface here (ECONNREFUSED): not fatal.
+                debug!(%error, "udp receive error");
+                continue;
+            }
+        };
+        // A source we cannot answer (port 0) would only bounce.
+        if src.port() == 0 {
+            continue;
+        }
+        let start = seen.is_multiple_of(LATENCY_SAMPLE).then(Instant::now);
+        seen = seen.wrapping_add(1);
+        let raw = &buf[..n];
+        let (rcode, qtype) = match fast::answer(zones, raw, &mut out) {
+            Fast::Answered { rcode, qtype } => (rcode, Some(qtype)),
+            Fast::Fallback => match responder.respond(raw, src, Transport::Udp) {
+                Some(reply) => {
+                    out = reply.bytes;
+                    (reply.rcode, reply.qtype)
+                }
+                None => continue,
+            },
+        };
+        if let Err(error) = sock.send_to(&out, src) {
+            debug!(%error, %src, "udp send error");
+        }
+        metrics().observe_request(qtype, rcode, false, start.map(|s| s.elapsed()));
+    }
+}
+
+/// Open TCP connections, oldest first, so the oldest can be closed to admit a new one.
+type Connections = Arc<Mutex<BTreeMap<u64, CancellationToken>>>;
+
+async fn tcp_server(listener: TcpListener, responder: Arc<Responder>, limits: Limits, stop: CancellationToken) {
+    let conns: Connections = Arc::default();
+    let mut next_id: u64 = 0;
+    loop {
+        let (stream, src) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(error) => {
+                    // EMFILE and friends: back off briefly rather than spin.
+                    warn!(%error, "tcp accept error");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => break,
+        };
+        let token = stop.child_token();
+        {
+            let mut open = conns.lock().unwrap_or_else(|e| e.into_inner());
+            while open.len() >= limits.tcp_max_connections.max(1) {
+                // Full: close the oldest connection (usually an idle one) to admit this one.
+                if let Some((_, oldest)) = open.pop_first() {
+                    oldest.cancel();
+                }
+            }
+            open.insert(next_id, token.clone());
+        }
+        let (responder, conns, id) = (responder.clone(), conns.clone(), next_id);
+        next_id += 1;
+        tokio::spawn(async move {
+            tokio::select! {
+                r = tcp_connection(stream, src, &responder, limits) => {
+                    if let Err(error) = r {
+                        debug!(%error, %src, "tcp connection ended");
+                    }
+                }
+                _ = token.cancelled() => debug!(%src, "tcp connection closed to admit a newer one or at shutdown"),
+            }
+            conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        });
+    }
+}
+
+/// Serves one TCP connection: RFC 1035 section 4.2.2 framing (a two-octet length before each
+/// message), RFC 7766 pipelining (queries answered in turn on one connection).
+async fn tcp_connection(
+    mut stream: TcpStream,
+    src: SocketAddr,
+    responder: &Responder,
+    limits: Limits,
+) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::new();
+    loop {
+        let mut len = [0u8; 2];
+        // Idle: nothing started. RFC 7766 section 6.2.3: the server may close idle connections.
+        match tokio::time::timeout(limits.tcp_idle_timeout, stream.read_exact(&mut len[..1])).await {
+            Err(_) => return Ok(()),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(r) => r?,
+        };
+        let read_rest = async {
+            stream.read_exact(&mut len[1..]).await?;
+            let n = u16::from_be_bytes(len) as usize;
+            buf.resize(n, 0);
+            stream.read_exact(&mut buf).await?;
+            Ok::<_, io::Error>(())
+        };
+        // A started message must arrive quickly (slowloris).
+        tokio::time::timeout(limits.tcp_read_timeout, read_rest)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "message not completed in time"))??;
+        let start = Instant::now();
+        let Some(reply) = responder.respond(&buf, src, Transport::Tcp) else {
+            continue;
+        };
+        let mut framed = Vec::with_capacity(reply.bytes.len() + 2);
+        framed.extend_from_slice(&(reply.bytes.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&reply.bytes);
+        tokio::time::timeout(limits.tcp_read_timeout, stream.write_all(&framed))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "reply not taken in time"))??;
+        metrics().observe_request(reply.qtype, reply.rcode, true, Some(start.elapsed()));
     }
 }

@@ -1,0 +1,410 @@
+//! The lean UDP answer path for the common queries: a standard query with one IN question for A
+//! or AAAA under a forward zone, with or without a plain EDNS(0) OPT. It parses only the header,
+//! the question and the OPT, looks the lower-cased name up in the index and writes the reply
+//! straight into the output buffer: no allocation beyond the index lookup.
+//!
+//! Everything else (other types, pod and apex names, CNAMEs, reverse zones, EDNS options we would
+//! have to reason about, replies that need truncation, malformed input) returns
+//! [`Fast::Fallback`] and goes to [`super::general`]. The bytes written are identical to what the
+//! general path produces for the same query, name compression included; a test proves it.
+//!
+//! Entry point: [`answer`].
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+use super::answer::Zones;
+use super::general::{MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD};
+use crate::config::PodsMode;
+
+/// SOA timers, as the general path sets them.
+const SOA_TIMERS: [u32; 3] = [7200, 1800, 86400];
+const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
+const TYPE_SOA: u16 = 6;
+const TYPE_OPT: u16 = 41;
+const CLASS_IN: u16 = 1;
+
+/// The outcome of the fast path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fast {
+    /// The reply is in the output buffer.
+    Answered {
+        /// Its response code.
+        rcode: ResponseCode,
+        /// The question's type.
+        qtype: RecordType,
+    },
+    /// Not a query this path handles: use the general path.
+    Fallback,
+}
+
+/// The parts of a request the fast path needs.
+struct Parsed<'a> {
+    id: [u8; 2],
+    rd: bool,
+    cd: bool,
+    /// The whole question: name, type and class, as the client sent it.
+    question: &'a [u8],
+    /// Length of the question's name in wire form.
+    name_len: usize,
+    qtype: u16,
+    /// The client's EDNS payload size, when it sent a plain OPT.
+    edns: Option<u16>,
+}
+
+fn u16_at(b: &[u8], i: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]))
+}
+
+/// Parses header, question and optional OPT; `None` for anything unusual.
+fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut usize) -> Option<Parsed<'a>> {
+    if raw.len() < 12 {
+        return None;
+    }
+    let (b2, b3) = (raw[2], raw[3]);
+    // QR=0, opcode QUERY, TC=0; Z and AD ignored as hickory does.
+    if b2 & 0x80 != 0 || (b2 >> 3) & 0x0f != 0 || b2 & 0x02 != 0 {
+        return None;
+    }
+    let (qd, an, ns, ar) = (u16_at(raw, 4)?, u16_at(raw, 6)?, u16_at(raw, 8)?, u16_at(raw, 10)?);
+    if qd != 1 || an != 0 || ns != 0 || ar > 1 {
+        return None;
+    }
+    let mut i = 12;
+    *n_labels = 0;
+    loop {
+        let len = *raw.get(i)? as usize;
+        if len == 0 {
+            i += 1;
+            break;
+        }
+        // Compression pointers and extended label types never appear in a sane question.
+        if len > 63 || *n_labels == labels.len() {
+            return None;
+        }
+        labels[*n_labels] = (i + 1, len);
+        *n_labels += 1;
+        i += 1 + len;
+        if i - 12 > 255 {
+            return None;
+        }
+    }
+    let name_len = i - 12;
+    let qtype = u16_at(raw, i)?;
+    if u16_at(raw, i + 2)? != CLASS_IN {
+        return None;
+    }
+    let q_end = i + 4;
+    let question = &raw[12..q_end];
+    let edns = if ar == 1 {
+        // RFC 6891 section 6.1.2: root owner, type OPT, class = payload size, TTL = ext-rcode,
+        // version, flags; then the options. Only version 0 with a well-formed length is ours.
+        let p = q_end;
+        if *raw.get(p)? != 0 || u16_at(raw, p + 1)? != TYPE_OPT {
+            return None;
+        }
+        let payload = u16_at(raw, p + 3)?;
+        let version = *raw.get(p + 6)?;
+        let rdlen = u16_at(raw, p + 9)? as usize;
+        if version != 0 || p + 11 + rdlen != raw.len() {
+            return None;
+        }
+        Some(payload)
+    } else {
+        if q_end != raw.len() {
+            return None;
+        }
+        None
+    };
+    Some(Parsed { id: [raw[0], raw[1]], rd: b2 & 0x01 != 0, cd: b3 & 0x10 != 0, question, name_len, qtype, edns })
+}
+
+/// Answers `raw` into `out` (cleared first) when it is a query this path handles.
+pub fn answer(zones: &Zones, raw: &[u8], out: &mut Vec<u8>) -> Fast {
+    let mut labels = [(0usize, 0usize); 128];
+    let mut n = 0usize;
+    let Some(q) = parse(raw, &mut labels, &mut n) else {
+        return Fast::Fallback;
+    };
+    let qtype = match q.qtype {
+        TYPE_A => RecordType::A,
+        TYPE_AAAA => RecordType::AAAA,
+        _ => return Fast::Fallback,
+    };
+    let index = zones.index();
+    if !index.is_synced() {
+        return Fast::Fallback;
+    }
+    // The most specific zone whose labels end the question's.
+    let label = |k: usize| &raw[labels[k].0..labels[k].0 + labels[k].1];
+    let Some(apex) = zones.wire_apexes().iter().find(|a| {
+        a.labels.len() <= n
+            && a.labels.iter().rev().zip((0..n).rev()).all(|(z, k)| z.as_slice().eq_ignore_ascii_case(label(k)))
+    }) else {
+        return Fast::Fallback;
+    };
+    let rel = n - apex.labels.len();
+    if !apex.forward || rel == 0 {
+        return Fast::Fallback;
+    }
+    // The zone-relative key, lower-cased, in a stack buffer.
+    let mut key_buf = [0u8; 256];
+    let mut k = 0;
+    for l in 0..rel {
+        if l > 0 {
+            key_buf[k] = b'.';
+            k += 1;
+        }
+        for &b in label(l) {
+            // A dot inside a label can never match a published key; keep it distinct.
+            key_buf[k] = if b == b'.' { 0 } else { b.to_ascii_lowercase() };
+            k += 1;
+        }
+    }
+    let Ok(key) = std::str::from_utf8(&key_buf[..k]) else {
+        return Fast::Fallback;
+    };
+    let last = &key_buf[k - label(rel - 1).len()..k];
+    if key == "dns-version" || (last == b"pod" && zones.pods_mode() != PodsMode::Disabled) {
+        return Fast::Fallback;
+    }
+    let ttls = zones.ttls();
+    let data = index.lookup(key);
+    if data.as_ref().is_some_and(|d| d.cname.is_some()) {
+        return Fast::Fallback;
+    }
+    let limit = q.edns.map_or(MIN_UDP_PAYLOAD, |p| p.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)) as usize;
+
+    out.clear();
+    let header_at = |out: &mut Vec<u8>, rcode: ResponseCode, an: u16, ns: u16| {
+        out.extend_from_slice(&q.id);
+        // QR | opcode 0 | AA | RD as asked; RA 0, AD 0, CD as asked (hickory's
+        // `Metadata::response_from_request`).
+        out.push(0x80 | 0x04 | u8::from(q.rd));
+        out.push((if q.cd { 0x10 } else { 0 }) | rcode.low());
+        out.extend_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&an.to_be_bytes());
+        out.extend_from_slice(&ns.to_be_bytes());
+        out.extend_from_slice(&u16::from(q.edns.is_some()).to_be_bytes());
+        out.extend_from_slice(q.question);
+    };
+    let rcode = match &data {
+        Some(d) if (qtype == RecordType::A && !d.v4.is_empty()) || (qtype == RecordType::AAAA && !d.v6.is_empty()) => {
+            let count = if qtype == RecordType::A { d.v4.len() } else { d.v6.len() };
+            let rdlen = if qtype == RecordType::A { 4 } else { 16 };
+            let size = 12 + q.question.len() + q.name_len + (count - 1) * 2 + count * (10 + rdlen) + edns_len(&q);
+            if size > limit || count > u16::MAX as usize {
+                return Fast::Fallback; // the general path truncates
+            }
+            out.reserve(size);
+            header_at(out, ResponseCode::NoError, count as u16, 0);
+            // The first owner is the question's name in full (hickory never points into the
+            // question); the others point at it.
+            let first = out.len();
+            let emit_owner = |out: &mut Vec<u8>, i: usize| {
+                if i == 0 {
+                    out.extend_from_slice(&q.question[..q.name_len]);
+                } else {
+                    out.extend_from_slice(&(0xC000u16 | first as u16).to_be_bytes());
+                }
+            };
+            if qtype == RecordType::A {
+                for (i, ip) in d.v4.iter().enumerate() {
+                    emit_owner(out, i);
+                    rr_head(out, TYPE_A, ttls.record, 4);
+                    out.extend_from_slice(&ip.octets());
+                }
+            } else {
+                for (i, ip) in d.v6.iter().enumerate() {
+                    emit_owner(out, i);
+                    rr_head(out, TYPE_AAAA, ttls.record, 16);
+                    out.extend_from_slice(&ip.octets());
+                }
+            }
+            ResponseCode::NoError
+        }
+        // NODATA (the name exists) or NXDOMAIN, with the SOA (RFC 2308 section 3).
+        other => {
+            let rcode = if other.is_some() { ResponseCode::NoError } else { ResponseCode::NXDomain };
+            header_at(out, rcode, 0, 1);
+            let owner = out.len();
+            out.extend_from_slice(&apex.wire);
+            rr_head(out, TYPE_SOA, ttls.soa, 0);
+            let rdata_at = out.len();
+            // mname ns.dns.<apex>, rname hostmaster.<apex>: both end in a pointer to the owner.
+            out.extend_from_slice(b"\x02ns\x03dns");
+            out.extend_from_slice(&(0xC000u16 | owner as u16).to_be_bytes());
+            out.extend_from_slice(b"\x0ahostmaster");
+            out.extend_from_slice(&(0xC000u16 | owner as u16).to_be_bytes());
+            out.extend_from_slice(&index.serial().to_be_bytes());
+            for t in SOA_TIMERS {
+                out.extend_from_slice(&t.to_be_bytes());
+            }
+            out.extend_from_slice(&ttls.soa_minimum.to_be_bytes());
+            let rdlen = (out.len() - rdata_at) as u16;
+            out[rdata_at - 2..rdata_at].copy_from_slice(&rdlen.to_be_bytes());
+            if out.len() + edns_len(&q) > limit || owner > 0x3FFF {
+                return Fast::Fallback;
+            }
+            rcode
+        }
+    };
+    if let Some(payload) = q.edns {
+        // OPT: root owner, our payload size, ext-rcode 0, version 0, no flags, no options.
+        out.push(0);
+        out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+        out.extend_from_slice(&payload.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD).to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    }
+    Fast::Answered { rcode, qtype }
+}
+
+fn edns_len(q: &Parsed<'_>) -> usize {
+    if q.edns.is_some() { 11 } else { 0 }
+}
+
+/// Type, class IN, TTL and RDLENGTH of a record.
+fn rr_head(out: &mut Vec<u8>, rtype: u16, ttl: u32, rdlen: u16) {
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&CLASS_IN.to_be_bytes());
+    out.extend_from_slice(&ttl.to_be_bytes());
+    out.extend_from_slice(&rdlen.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::Name;
+
+    use super::*;
+    use crate::config::{PtrMode, Ttls, ZoneSpec};
+    use crate::dns::answer::ZoneSettings;
+    use crate::dns::general::{Responder, Transport};
+    use crate::index::{Index, NameData, Owner, Published};
+    use crate::model::ObjectKey;
+
+    fn zones() -> Zones {
+        let index = Arc::new(Index::new(false));
+        let ips = |n: u8| NameData { v4: (1..=n).map(|i| [10, 0, 0, i].into()).collect(), ..Default::default() };
+        index.publish(
+            &Owner::Service(ObjectKey::new("default", "nginx")),
+            Published {
+                names: vec![
+                    ("nginx.default.svc".into(), ips(10)),
+                    ("web-0.nginx.default.svc".into(), ips(1)),
+                    ("big.nginx.default.svc".into(), ips(120)),
+                    (
+                        "v6.nginx.default.svc".into(),
+                        NameData { v6: vec!["fd00::5".parse().unwrap()], ..Default::default() },
+                    ),
+                    (
+                        "ext.nginx.default.svc".into(),
+                        NameData { cname: Some(Name::from_ascii("example.com.").unwrap()), ..Default::default() },
+                    ),
+                ],
+                ptrs: vec![],
+            },
+        );
+        index.set_synced(true);
+        Zones::new(
+            index,
+            ZoneSettings {
+                zones: vec![
+                    ZoneSpec::Forward(Name::from_ascii("cluster.local.").unwrap()),
+                    ZoneSpec::Forward(Name::from_ascii("svc.example.").unwrap()),
+                    ZoneSpec::Reverse {
+                        apex: Name::from_ascii("10.in-addr.arpa.").unwrap(),
+                        net: "10.0.0.0/8".parse().unwrap(),
+                    },
+                ],
+                ttls: Ttls { record: 5, soa: 7, soa_minimum: 3 },
+                pods: PodsMode::Insecure,
+                ptr: PtrMode::First,
+                namespaces: vec![],
+            },
+        )
+    }
+
+    fn query(name: &str, t: RecordType, edns: Option<u16>, rd: bool) -> Vec<u8> {
+        let mut m = Message::new(0x1234, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = rd;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        if let Some(size) = edns {
+            let mut e = Edns::new();
+            e.set_max_payload(size);
+            m.set_edns(e);
+        }
+        m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn fast_and_general_paths_give_byte_identical_replies() {
+        let z = zones();
+        let general = Responder::new(z.clone());
+        let src = "127.0.0.1:1".parse().unwrap();
+        let names = [
+            "web-0.nginx.default.svc.cluster.local.",
+            "WEB-0.Nginx.Default.SVC.Cluster.LOCAL.",
+            "nginx.default.svc.cluster.local.",
+            "web-0.nginx.default.svc.svc.example.",
+            "v6.nginx.default.svc.cluster.local.",
+            "web-9.nginx.default.svc.cluster.local.",
+            "api.example.com.default.svc.cluster.local.",
+            "default.svc.cluster.local.",
+            "svc.cluster.local.",
+            "nope.svc.example.",
+        ];
+        let mut fast_count = 0;
+        for name in names {
+            for t in [RecordType::A, RecordType::AAAA] {
+                for edns in [None, Some(512), Some(1232), Some(4096), Some(100)] {
+                    for rd in [false, true] {
+                        let raw = query(name, t, edns, rd);
+                        let want = general.respond(&raw, src, Transport::Udp).unwrap();
+                        let mut out = Vec::new();
+                        match answer(&z, &raw, &mut out) {
+                            Fast::Answered { rcode, .. } => {
+                                fast_count += 1;
+                                assert_eq!(rcode, want.rcode);
+                                assert_eq!(out, want.bytes, "{name} {t} {edns:?} rd={rd}");
+                            }
+                            Fast::Fallback => panic!("{name} {t} {edns:?} should take the fast path"),
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(fast_count, names.len() * 2 * 5 * 2);
+    }
+
+    #[test]
+    fn unusual_queries_fall_back() {
+        let z = zones();
+        let mut out = Vec::new();
+        for (name, t, edns) in [
+            ("cluster.local.", RecordType::A, None),
+            ("big.nginx.default.svc.cluster.local.", RecordType::A, Some(1232)),
+            ("ext.nginx.default.svc.cluster.local.", RecordType::A, None),
+            ("dns-version.cluster.local.", RecordType::A, None),
+            ("10-0-0-1.default.pod.cluster.local.", RecordType::A, None),
+            ("web-0.nginx.default.svc.cluster.local.", RecordType::SRV, None),
+            ("1.0.0.10.in-addr.arpa.", RecordType::A, None),
+            ("example.com.", RecordType::A, None),
+        ] {
+            assert_eq!(answer(&z, &query(name, t, edns, true), &mut out), Fast::Fallback, "{name} {t}");
+        }
+        let mut raw = query("web-0.nginx.default.svc.cluster.local.", RecordType::A, Some(1232), false);
+        let at = raw.len() - 5;
+        raw[at] = 1; // EDNS version 1
+        assert_eq!(answer(&z, &raw, &mut out), Fast::Fallback);
+        let mut raw = query("web-0.nginx.default.svc.cluster.local.", RecordType::A, None, false);
+        raw[2] |= 0x80; // a response
+        assert_eq!(answer(&z, &raw, &mut out), Fast::Fallback);
+        for cut in 0..raw.len() {
+            let _ = answer(&z, &raw[..cut], &mut out);
+        }
+    }
+}

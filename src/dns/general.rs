@@ -1,0 +1,185 @@
+//! The general answer path: any request, bytes in, bytes out, built on hickory-server's request
+//! parsing (`Request`, `MessageRequest`) and response building (`MessageResponseBuilder`), with
+//! the message-level rules (EDNS, truncation, opcodes, question count) around [`Zones::answer`].
+//!
+//! Entry point: [`Responder::respond`]. The UDP fast path ([`super::fast`]) answers the common
+//! queries itself and hands everything else here; TCP always comes here.
+
+use std::net::SocketAddr;
+
+use hickory_proto::op::{Edns, Header, MessageType, Metadata, OpCode, ResponseCode, emit_message_parts};
+use hickory_proto::rr::{Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::Request;
+use hickory_server::zone_handler::MessageResponseBuilder;
+
+use super::answer::{Answer, Zones};
+
+/// RFC 1035 section 4.2.1: without EDNS a UDP message is at most 512 octets.
+pub const MIN_UDP_PAYLOAD: u16 = 512;
+/// The largest UDP reply we send, whatever the client offers: 1232 octets avoids IP
+/// fragmentation on any path (DNS Flag Day 2020 recommendation).
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
+
+/// The UDP size limit for a request: the client's EDNS payload size clamped to 512..=1232, or
+/// 512 without EDNS.
+pub fn udp_limit(edns: Option<&Edns>) -> u16 {
+    edns.map_or(MIN_UDP_PAYLOAD, |e| e.max_payload().clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD))
+}
+
+/// The transport a request came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: replies are size-limited.
+    Udp,
+    /// TCP: replies go whole (up to 65535 octets).
+    Tcp,
+}
+
+/// What came of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The wire bytes to send.
+    pub bytes: Vec<u8>,
+    /// The response code sent.
+    pub rcode: ResponseCode,
+    /// The question's type, if there was one question.
+    pub qtype: Option<RecordType>,
+}
+
+/// Answers requests from [`Zones`].
+#[derive(Debug, Clone)]
+pub struct Responder {
+    zones: Zones,
+}
+
+/// Whether a reply with these sections fits in `limit` octets.
+fn fits(metadata: &Metadata, request: &Request, answer: &Answer, edns: Option<&Edns>, limit: u16) -> bool {
+    let mut buf = Vec::with_capacity(limit as usize);
+    let mut encoder = BinEncoder::new(&mut buf);
+    encoder.set_max_size(limit);
+    let queries: Vec<_> = request.queries.queries().iter().map(|q| q.original()).collect();
+    match emit_message_parts(
+        metadata,
+        &mut queries.into_iter(),
+        &mut answer.answers.iter(),
+        &mut answer.authority.iter(),
+        &mut answer.additional.iter(),
+        edns,
+        None,
+        &mut encoder,
+    ) {
+        Ok(header) => !header.metadata.truncation,
+        Err(_) => false,
+    }
+}
+
+impl Responder {
+    /// A responder answering from `zones`.
+    pub fn new(zones: Zones) -> Self {
+        Self { zones }
+    }
+
+    /// The zones answered from.
+    pub fn zones(&self) -> &Zones {
+        &self.zones
+    }
+
+    /// The reply to the request in `raw`, or `None` when nothing must be sent: a runt shorter
+    /// than a header, or a response (QR=1; never answered, so we cannot be used to reflect).
+    pub fn respond(&self, raw: &[u8], src: SocketAddr, transport: Transport) -> Option<Reply> {
+        let header = Header::read(&mut BinDecoder::new(raw)).ok()?;
+        if header.metadata.message_type == MessageType::Response {
+            return None;
+        }
+        let protocol = match transport {
+            Transport::Udp => Protocol::Udp,
+            Transport::Tcp => Protocol::Tcp,
+        };
+        let request = match Request::from_bytes(raw.to_vec(), src, protocol) {
+            Ok(r) => r,
+            // RFC 1035 section 4.1.1: a request we cannot parse gets FORMERR (header only).
+            Err(_) => return Some(bare_reply(&header.metadata, ResponseCode::FormErr)),
+        };
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        // RFC 6891 section 7: answer EDNS with EDNS; our advertised size is what we will send.
+        let response_edns = request.edns.as_ref().map(|e| {
+            let mut r = Edns::new();
+            r.set_max_payload(udp_limit(Some(e)));
+            r.set_version(0);
+            r
+        });
+        let limit = match transport {
+            Transport::Udp => udp_limit(request.edns.as_ref()),
+            Transport::Tcp => u16::MAX,
+        };
+        let qtype = match request.queries.queries() {
+            [q] => Some(q.query_type()),
+            _ => None,
+        };
+        let mut builder = MessageResponseBuilder::from_message_request(&request);
+        if let Some(e) = &response_edns {
+            builder.edns(e);
+        }
+        let empty: [Record; 0] = [];
+        let encode = |response: hickory_server::zone_handler::MessageResponse<'_, '_, _, _, _, _>| {
+            let mut bytes = Vec::with_capacity(512);
+            let mut encoder = BinEncoder::new(&mut bytes);
+            encoder.set_max_size(limit);
+            let info = response.destructive_emit(&mut encoder).ok()?;
+            Some(Reply { bytes, rcode: info.response_code, qtype })
+        };
+
+        let rcode = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            // RFC 6891 section 6.1.3: an unsupported EDNS version gets BADVERS.
+            Some(ResponseCode::BADVERS)
+        } else if request.metadata.op_code != OpCode::Query {
+            Some(ResponseCode::NotImp)
+        } else if request.queries.len() != 1 {
+            // RFC 9619: exactly one question per query.
+            Some(ResponseCode::FormErr)
+        } else {
+            None
+        };
+        if let Some(rcode) = rcode {
+            metadata.response_code = rcode;
+            return encode(builder.build(metadata, empty.iter(), empty.iter(), empty.iter(), empty.iter()));
+        }
+
+        let original = request.queries.queries()[0].original();
+        let mut answer = self.zones.answer(original.name(), original.query_type(), original.query_class());
+        metadata.response_code = answer.rcode;
+        metadata.authoritative = answer.authoritative;
+
+        if transport == Transport::Udp && !fits(&metadata, &request, &answer, response_edns.as_ref(), limit) {
+            // RFC 2181 section 9: additional data that does not fit is dropped without TC.
+            answer.additional.clear();
+            if !fits(&metadata, &request, &answer, response_edns.as_ref(), limit) {
+                // RFC 1035 section 4.2.1 / RFC 2181 section 9: too large for UDP: send the header,
+                // question and OPT with TC=1 and let the client retry over TCP.
+                metadata.truncation = true;
+                return encode(builder.build(metadata, empty.iter(), empty.iter(), empty.iter(), empty.iter()));
+            }
+        }
+        encode(builder.build(
+            metadata,
+            answer.answers.iter(),
+            answer.authority.iter(),
+            empty.iter(),
+            answer.additional.iter(),
+        ))
+    }
+}
+
+/// A header-only reply with `rcode` (used when the request cannot be parsed).
+fn bare_reply(request: &Metadata, rcode: ResponseCode) -> Reply {
+    let mut metadata = Metadata::response_from_request(request);
+    metadata.response_code = rcode;
+    let header = Header { metadata, counts: Default::default() };
+    let mut bytes = Vec::with_capacity(12);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    // A 12-byte header always encodes.
+    let _ = header.emit(&mut encoder);
+    Reply { bytes, rcode, qtype: None }
+}

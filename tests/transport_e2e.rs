@@ -1,0 +1,118 @@
+//! Transport limits and lifecycle through the real binary: TCP connection limits with 2,000
+//! idle and half-open connections held, the slowloris read deadline, the idle timeout, and a
+//! graceful SIGTERM (readiness fails first, in-flight answers complete, exit 0).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+use support::dns::{Proto, addresses, dig, hickory, query, tcp_messages};
+use support::server::{ServerProcess, eventually};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(20);
+const WEB0: &str = "web-0.nginx.default.svc.cluster.local.";
+
+fn manifests() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "apiVersion: v1\nkind: Service\nmetadata: {name: nginx, namespace: default}\nspec: {clusterIP: None, selector: {app: nginx}}\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata: {name: web-0, namespace: default, labels: {app: nginx}}\n\
+         spec: {hostname: web-0, subdomain: nginx, containers: [{name: c, image: x}]}\n\
+         status: {phase: Running, podIP: 10.244.1.5, conditions: [{type: Ready, status: 'True'}]}\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn start(dir: &tempfile::TempDir, extra: &[&str]) -> ServerProcess {
+    let mut args = vec!["--manifests", dir.path().to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let s = ServerProcess::start(&args);
+    s.wait_for_log("first full sync complete", WAIT);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_idle_and_half_open_tcp_connections_do_not_block_fresh_queries() {
+    let dir = manifests();
+    let s = tokio::task::block_in_place(|| start(&dir, &["--tcp-max-connections", "1000", "--tcp-idle-timeout", "60"]));
+    let mut held = Vec::new();
+    for i in 0..2000 {
+        let mut c = TcpStream::connect(s.dns).await.expect("connect");
+        if i % 2 == 1 {
+            // Half-open message: a length prefix and part of a message, then nothing.
+            c.write_all(&[0, 40, 1, 2, 3]).await.unwrap();
+        }
+        held.push(c);
+    }
+    // Fresh queries over both transports still answer while the 2,000 are held.
+    let m = hickory(s.dns, WEB0, RecordType::A, Proto::Udp).await;
+    assert_eq!(addresses(&m), ["10.244.1.5"]);
+    let replies = tcp_messages(s.dns, &[query(WEB0, RecordType::A, None)]).await;
+    assert_eq!(addresses(&replies[0]), ["10.244.1.5"]);
+    // The limit closed the oldest connections: the first ones read EOF.
+    let mut first = held.remove(0);
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), first.read(&mut byte)).await.expect("closed, not hanging");
+    assert!(matches!(n, Ok(0) | Err(_)), "the oldest connection was closed");
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_message_must_complete_within_the_read_deadline() {
+    let dir = manifests();
+    let s = tokio::task::block_in_place(|| start(&dir, &["--tcp-read-timeout", "1", "--tcp-idle-timeout", "30"]));
+    let mut slow = TcpStream::connect(s.dns).await.unwrap();
+    slow.write_all(&[0, 60, 0x12]).await.unwrap();
+    let started = Instant::now();
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut byte)).await.expect("closed by the server");
+    assert!(matches!(n, Ok(0) | Err(_)));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900), "closed after the 1 s deadline, not before: {waited:?}");
+    assert!(waited < Duration::from_secs(8), "not held for the 30 s idle timeout: {waited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tcp_connections_are_closed_after_the_idle_timeout() {
+    let dir = manifests();
+    let s = tokio::task::block_in_place(|| start(&dir, &["--tcp-idle-timeout", "1"]));
+    let mut c = TcpStream::connect(s.dns).await.unwrap();
+    // One query answered, then silence.
+    let q = query(WEB0, RecordType::A, None).to_vec().unwrap();
+    c.write_all(&(q.len() as u16).to_be_bytes()).await.unwrap();
+    c.write_all(&q).await.unwrap();
+    let len = c.read_u16().await.unwrap();
+    let mut reply = vec![0u8; len as usize];
+    c.read_exact(&mut reply).await.unwrap();
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut byte)).await.expect("closed when idle");
+    assert!(matches!(n, Ok(0) | Err(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_fails_readiness_first_keeps_answering_then_exits_zero() {
+    let dir = manifests();
+    let mut s = tokio::task::block_in_place(|| start(&dir, &["--shutdown-delay", "2"]));
+    assert_eq!(s.http_get("/readyz").0, 200);
+    let started = Instant::now();
+    // SIGTERM without waiting, then watch readiness flip while DNS still answers.
+    let term = std::process::Command::new("kill").args(["-TERM", &s.pid().to_string()]).status().unwrap();
+    assert!(term.success());
+    let http = s.http;
+    eventually("readiness fails", WAIT, || async move {
+        let (code, body) = tokio::task::block_in_place(|| support::server::http_get(http, "/readyz"));
+        (code == 503 && body.contains("shutting down")).then_some(())
+    })
+    .await;
+    let r = tokio::task::block_in_place(|| dig(s.dns, &[WEB0]));
+    assert_eq!(r.addresses(), ["10.244.1.5"], "still answering during the lame-duck delay");
+    let status = tokio::task::block_in_place(|| s.terminate(Duration::from_secs(15))).expect("exited in time");
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "the lame-duck delay was honoured");
+    assert!(s.logs().iter().any(|l| l.contains("stopped")));
+}
