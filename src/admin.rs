@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -22,6 +22,8 @@ use crate::index::Index;
 pub struct Health {
     watches: Mutex<BTreeMap<&'static str, WatchHealth>>,
     shutting_down: std::sync::atomic::AtomicBool,
+    /// A synced watch without API contact for this long fails readiness (None: never).
+    stale_after: Option<Duration>,
 }
 
 /// The state of one watch (one object kind).
@@ -33,9 +35,24 @@ pub struct WatchHealth {
     pub last_error: Option<String>,
     /// When the last event (or successful list) arrived.
     pub last_event: Option<Instant>,
+    /// When the API last answered this watch (an event, a list, or a probe).
+    pub last_contact: Option<Instant>,
 }
 
 impl Health {
+    /// Health whose watches fail readiness after `stale_after` without API contact.
+    pub fn with_stale_after(stale_after: Option<Duration>) -> Self {
+        Self { stale_after, ..Self::default() }
+    }
+
+    /// Records a successful exchange with the API that carried no event (a probe).
+    pub fn set_contact(&self, kind: &'static str) {
+        self.update(kind, |w| {
+            w.last_error = None;
+            w.last_contact = Some(Instant::now());
+        });
+    }
+
     fn update(&self, kind: &'static str, f: impl FnOnce(&mut WatchHealth)) {
         let mut map = self.watches.lock().unwrap_or_else(|e| e.into_inner());
         f(map.entry(kind).or_default());
@@ -52,6 +69,7 @@ impl Health {
             w.synced = true;
             w.last_error = None;
             w.last_event = Some(Instant::now());
+            w.last_contact = w.last_event;
         });
     }
 
@@ -60,6 +78,7 @@ impl Health {
         self.update(kind, |w| {
             w.last_error = None;
             w.last_event = Some(Instant::now());
+            w.last_contact = w.last_event;
         });
     }
 
@@ -93,21 +112,32 @@ struct AppState {
 /// Readiness and the reason, as `/readyz` reports it.
 pub fn readiness(index: &Index, health: &Health) -> (bool, String) {
     let mut lines = Vec::new();
+    let mut stale = Vec::new();
     for (kind, w) in health.snapshot() {
-        let state = if w.synced { "synced" } else { "waiting for first list" };
-        match &w.last_error {
-            Some(e) => lines.push(format!("{kind}: {state}; last error: {e}")),
-            None => lines.push(format!("{kind}: {state}")),
+        let mut line = format!("{kind}: {}", if w.synced { "synced" } else { "waiting for first list" });
+        if let Some(at) = w.last_contact {
+            let age = at.elapsed();
+            line.push_str(&format!("; last API contact {} s ago", age.as_secs()));
+            if w.synced && health.stale_after.is_some_and(|limit| age > limit) {
+                line.push_str("; STALE");
+                stale.push(kind);
+            }
         }
+        if let Some(e) = &w.last_error {
+            line.push_str(&format!("; last error: {e}"));
+        }
+        lines.push(line);
     }
     let shutting_down = health.is_shutting_down();
-    let ready = index.is_synced() && !shutting_down;
+    let ready = index.is_synced() && !shutting_down && stale.is_empty();
     let head = if shutting_down {
-        "not ready: shutting down"
+        "not ready: shutting down".to_owned()
+    } else if !stale.is_empty() {
+        format!("not ready: stale watch: {} (no API contact within the stale-after limit)", stale.join(", "))
     } else if ready {
-        "ready"
+        "ready".to_owned()
     } else {
-        "not ready: not every watch has completed its first list"
+        "not ready: not every watch has completed its first list".to_owned()
     };
     (ready, format!("{head}\n{}\n", lines.join("\n")))
 }
@@ -137,4 +167,33 @@ pub async fn serve(listener: tokio::net::TcpListener, index: Arc<Index>, health:
         .route("/metrics", get(metrics_text))
         .with_state(AppState { index, health });
     axum::serve(listener, app).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_needs_sync_fails_on_stale_watches_and_on_shutdown() {
+        let index = Index::new(false);
+        let health = Health::with_stale_after(Some(Duration::from_millis(30)));
+        health.register("pods");
+        let (ready, text) = readiness(&index, &health);
+        assert!(!ready && text.contains("pods: waiting for first list"), "{text}");
+        health.set_synced("pods");
+        index.set_synced(true);
+        let (ready, text) = readiness(&index, &health);
+        assert!(ready, "{text}");
+        health.set_error("pods", "HTTP 500".into());
+        let (ready, text) = readiness(&index, &health);
+        assert!(ready && text.contains("last error: HTTP 500"), "errors alone keep the last good answers: {text}");
+        std::thread::sleep(Duration::from_millis(60));
+        let (ready, text) = readiness(&index, &health);
+        assert!(!ready && text.contains("stale watch: pods"), "{text}");
+        health.set_contact("pods");
+        assert!(readiness(&index, &health).0);
+        health.set_shutting_down();
+        let (ready, text) = readiness(&index, &health);
+        assert!(!ready && text.contains("shutting down"), "{text}");
+    }
 }

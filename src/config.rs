@@ -176,6 +176,10 @@ pub struct Cli {
     /// On SIGTERM, seconds to keep answering with /readyz failing before closing (lame duck). Default 0.
     #[arg(long, env = "HEADLESS_DNS_SHUTDOWN_DELAY", value_name = "SECS")]
     pub shutdown_delay: Option<u64>,
+    /// /readyz fails when a watch has had no successful API contact for this many seconds
+    /// (0: report the age only, never fail on it). Default 0.
+    #[arg(long, env = "HEADLESS_DNS_STALE_AFTER", value_name = "SECS")]
+    pub stale_after: Option<u64>,
 }
 
 /// A zone value in the file: one name or a list.
@@ -238,6 +242,8 @@ pub struct FileConfig {
     pub udp_workers: Option<i64>,
     /// See [`Cli::shutdown_delay`].
     pub shutdown_delay: Option<i64>,
+    /// See [`Cli::stale_after`].
+    pub stale_after: Option<i64>,
 }
 
 /// Where the records come from.
@@ -327,6 +333,8 @@ pub struct Config {
     pub udp_workers: usize,
     /// Lame-duck time on SIGTERM.
     pub shutdown_delay: Duration,
+    /// Watch staleness that fails readiness (None: never).
+    pub stale_after: Option<Duration>,
 }
 
 impl Config {
@@ -450,6 +458,7 @@ fn merge(cli: Cli, file: FileConfig, file_path: Option<&Path>) -> Result<Config,
         tcp_max_connections,
         udp_workers,
         shutdown_delay,
+        stale_after,
     } = cli;
     let o = Origins { file: file_path };
     let base_dir = file_path.and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
@@ -542,6 +551,7 @@ fn merge(cli: Cli, file: FileConfig, file_path: Option<&Path>) -> Result<Config,
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
     let workers = o.seconds("udp-workers", udp_workers.map(|v| v as i64), file.udp_workers, cpus, 1..=256)?;
     let delay = o.seconds("shutdown-delay", shutdown_delay.map(|v| v as i64), file.shutdown_delay, 0, 0..=300)?;
+    let stale = o.seconds("stale-after", stale_after.map(|v| v as i64), file.stale_after, 0, 0..=86400)?;
 
     let (namespaces, ns_origin) = o.pick(non_empty(namespaces), file.namespaces, Vec::new());
     for ns in &namespaces {
@@ -578,6 +588,7 @@ fn merge(cli: Cli, file: FileConfig, file_path: Option<&Path>) -> Result<Config,
         tcp_max_connections: max_conns as usize,
         udp_workers: workers as usize,
         shutdown_delay: Duration::from_secs(delay as u64),
+        stale_after: (stale > 0).then(|| Duration::from_secs(stale as u64)),
     })
 }
 

@@ -116,3 +116,36 @@ async fn sigterm_fails_readiness_first_keeps_answering_then_exits_zero() {
     assert!(started.elapsed() >= Duration::from_secs(2), "the lame-duck delay was honoured");
     assert!(s.logs().iter().any(|l| l.contains("stopped")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_safe_keys_and_rejects_a_bad_config_while_serving() {
+    let dir = manifests();
+    let cfg = dir.path().join("c.toml");
+    let write_cfg = |text: &str| std::fs::write(&cfg, text).unwrap();
+    write_cfg("ttl = 5\n");
+    let s = tokio::task::block_in_place(|| start(&dir, &["--config", cfg.to_str().unwrap()]));
+    let ttl = |s: &ServerProcess| {
+        let r = tokio::task::block_in_place(|| dig(s.dns, &[WEB0]));
+        r.answer[0].split(' ').nth(1).unwrap().to_owned()
+    };
+    assert_eq!(ttl(&s), "5");
+    let hup =
+        || assert!(std::process::Command::new("kill").args(["-HUP", &s.pid().to_string()]).status().unwrap().success());
+
+    // A valid change of a safe key applies.
+    write_cfg("ttl = 42\n");
+    hup();
+    eventually("new TTL served", WAIT, || async { (ttl(&s) == "42").then_some(()) }).await;
+
+    // A bad file is rejected, loudly, and the running configuration keeps serving.
+    write_cfg("ttl = 42\nbogus-key = 1\n");
+    hup();
+    tokio::task::block_in_place(|| s.wait_for_log("configuration reload rejected", WAIT));
+    assert_eq!(ttl(&s), "42");
+
+    // A key that cannot change while running is reported, not applied.
+    write_cfg("ttl = 7\nendpoints-from = \"endpointslices\"\n");
+    hup();
+    tokio::task::block_in_place(|| s.wait_for_log("need a restart", WAIT));
+    eventually("safe key still applied", WAIT, || async { (ttl(&s) == "7").then_some(()) }).await;
+}

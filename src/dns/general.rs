@@ -6,6 +6,9 @@
 //! queries itself and hands everything else here; TCP always comes here.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use hickory_proto::op::{Edns, Header, MessageType, Metadata, OpCode, ResponseCode, emit_message_parts};
 use hickory_proto::rr::{Record, RecordType};
@@ -48,10 +51,10 @@ pub struct Reply {
     pub qtype: Option<RecordType>,
 }
 
-/// Answers requests from [`Zones`].
-#[derive(Debug, Clone)]
+/// Answers requests from [`Zones`], which can be swapped at run time (configuration reload).
+#[derive(Debug)]
 pub struct Responder {
-    zones: Zones,
+    zones: ArcSwap<Zones>,
 }
 
 /// Whether a reply with these sections fits in `limit` octets.
@@ -78,12 +81,18 @@ fn fits(metadata: &Metadata, request: &Request, answer: &Answer, edns: Option<&E
 impl Responder {
     /// A responder answering from `zones`.
     pub fn new(zones: Zones) -> Self {
-        Self { zones }
+        Self { zones: ArcSwap::from_pointee(zones) }
     }
 
-    /// The zones answered from.
-    pub fn zones(&self) -> &Zones {
-        &self.zones
+    /// The zones answered from now (a cheap, lock-free snapshot).
+    pub fn zones(&self) -> arc_swap::Guard<Arc<Zones>> {
+        self.zones.load()
+    }
+
+    /// Answers from `zones` from now on (configuration reload); requests in flight finish with
+    /// the zones they started with.
+    pub fn replace_zones(&self, zones: Zones) {
+        self.zones.store(Arc::new(zones));
     }
 
     /// The reply to the request in `raw`, or `None` when nothing must be sent: a runt shorter
@@ -148,7 +157,7 @@ impl Responder {
         }
 
         let original = request.queries.queries()[0].original();
-        let mut answer = self.zones.answer(original.name(), original.query_type(), original.query_class());
+        let mut answer = self.zones.load().answer(original.name(), original.query_type(), original.query_class());
         metadata.response_code = answer.rcode;
         metadata.authoritative = answer.authoritative;
 

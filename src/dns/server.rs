@@ -166,7 +166,6 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
     if let Err(error) = sock.set_read_timeout(Some(UDP_POLL)) {
         warn!(%error, "cannot set a UDP read timeout; shutdown may wait for a request");
     }
-    let zones = responder.zones();
     let mut buf = vec![0u8; 65535];
     let mut out: Vec<u8> = Vec::with_capacity(1232);
     let mut seen: u64 = 0;
@@ -194,7 +193,7 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
         let start = seen.is_multiple_of(LATENCY_SAMPLE).then(Instant::now);
         seen = seen.wrapping_add(1);
         let raw = &buf[..n];
-        let (rcode, qtype) = match fast::answer(zones, raw, &mut out) {
+        let (rcode, qtype) = match fast::answer(&responder.zones(), raw, &mut out) {
             Fast::Answered { rcode, qtype } => (rcode, Some(qtype)),
             Fast::Fallback => match responder.respond(raw, src, Transport::Udp) {
                 Some(reply) => {

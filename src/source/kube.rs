@@ -11,10 +11,12 @@
 use std::fmt::Debug;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::ListParams;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -50,13 +52,48 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, SourceError> {
 /// Starts the watches the configuration needs: Services always; Pods, EndpointSlices and
 /// Namespaces as `watches` says. The `labels` selector is applied server-side to Services and
 /// EndpointSlices (which inherit their Service's labels), as CoreDNS's `labels` option does.
+/// With `stale_after`, each watched kind is also probed (a one-item list) at a third of that
+/// period, so that `/readyz` can tell a quiet cluster from an unreachable API.
 pub fn spawn(
     client: Client,
     watches: Watches,
     labels: Option<&LabelFilter>,
+    stale_after: Option<Duration>,
     tx: mpsc::Sender<SourceEvent>,
     health: Arc<Health>,
 ) -> Vec<JoinHandle<()>> {
+    if let Some(limit) = stale_after {
+        let every = (limit / 3).max(Duration::from_secs(1));
+        let params = |filtered: bool| {
+            let p = ListParams::default().limit(1);
+            match labels {
+                Some(l) if filtered => p.labels(l.as_str()),
+                _ => p,
+            }
+        };
+        tokio::spawn(probe(Api::<Service>::all(client.clone()), params(true), KIND_SERVICES, health.clone(), every));
+        if watches.slices {
+            tokio::spawn(probe(
+                Api::<EndpointSlice>::all(client.clone()),
+                params(true),
+                KIND_SLICES,
+                health.clone(),
+                every,
+            ));
+        }
+        if watches.pods {
+            tokio::spawn(probe(Api::<Pod>::all(client.clone()), params(false), KIND_PODS, health.clone(), every));
+        }
+        if watches.namespaces {
+            tokio::spawn(probe(
+                Api::<Namespace>::all(client.clone()),
+                params(false),
+                KIND_NAMESPACES,
+                health.clone(),
+                every,
+            ));
+        }
+    }
     let filtered = || match labels {
         Some(l) => watcher::Config::default().labels(l.as_str()),
         None => watcher::Config::default(),
@@ -116,6 +153,22 @@ pub fn spawn(
         ));
     }
     tasks
+}
+
+/// Lists one object of a kind every `every`, recording API contact (or the error) for it.
+async fn probe<K>(api: Api<K>, params: ListParams, kind: &'static str, health: Arc<Health>, every: Duration)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    loop {
+        tokio::time::sleep(every).await;
+        match tokio::time::timeout(every, api.list(&params)).await {
+            Ok(Ok(_)) => health.set_contact(kind),
+            Ok(Err(error)) => health.set_error(kind, format!("probe: {error}")),
+            Err(_) => health.set_error(kind, "probe: the API did not answer in time".into()),
+        }
+    }
 }
 
 /// The key of a deleted object.
