@@ -10,7 +10,7 @@
 //! data so that they answer NODATA, never NXDOMAIN (RFC 8020 section 2: NXDOMAIN means nothing
 //! exists at or below the name).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -42,8 +42,9 @@ pub struct NameData {
     pub v4: Vec<Ipv4Addr>,
     /// AAAA records, in a stable order, without duplicates.
     pub v6: Vec<Ipv6Addr>,
-    /// A CNAME target (ExternalName Services, absolute); when set, no other data is held.
-    pub cname: Option<Name>,
+    /// A CNAME target (ExternalName Services, absolute); when set, no other data is held. Boxed:
+    /// a `Name` is large and almost every entry has none.
+    pub cname: Option<Box<Name>>,
     /// SRV records.
     pub srv: Vec<SrvData>,
 }
@@ -113,11 +114,13 @@ pub struct Index {
     skipped: AtomicU64,
 }
 
+/// What one owner holds: its name keys (sorted) and its PTR claims.
+type Claims = (Box<[Box<str>]>, Box<[PtrEntry]>);
+
 #[derive(Debug, Default)]
 struct Owners {
-    by_owner: HashMap<Owner, (Vec<Box<str>>, Vec<PtrEntry>)>,
+    by_owner: HashMap<Owner, Claims>,
     per_namespace: HashMap<String, usize>,
-    ptr_claims: HashMap<IpAddr, BTreeSet<(u8, Box<str>)>>,
 }
 
 /// The key a name is stored under when relative to `zone`: its lower-cased labels below the
@@ -279,9 +282,9 @@ impl Index {
         let previous = owners.by_owner.remove(owner);
         let old_ptrs = match previous {
             Some((old_keys, old_ptrs)) => {
-                for key in old_keys {
-                    if keys.binary_search(&key).is_err() {
-                        self.names.remove(&key);
+                for key in old_keys.iter() {
+                    if keys.binary_search(key).is_err() {
+                        self.names.remove(key);
                         changed = true;
                     }
                 }
@@ -293,14 +296,14 @@ impl Index {
                 if *count == 1 {
                     self.names.insert(owner.namespace_key().into_boxed_str(), Arc::new(NameData::default()));
                 }
-                Vec::new()
+                Box::default()
             }
         };
-        if old_ptrs != ptrs {
-            self.update_ptrs(&mut owners, &old_ptrs, &ptrs);
+        if *old_ptrs != *ptrs {
+            self.update_ptrs(&old_ptrs, &ptrs);
             changed = true;
         }
-        owners.by_owner.insert(owner.clone(), (keys, ptrs));
+        owners.by_owner.insert(owner.clone(), (keys.into_boxed_slice(), ptrs.into_boxed_slice()));
         if changed {
             self.bump_serial();
         }
@@ -313,10 +316,10 @@ impl Index {
         let Some((old, old_ptrs)) = owners.by_owner.remove(owner) else {
             return false;
         };
-        for key in old {
-            self.names.remove(&key);
+        for key in old.iter() {
+            self.names.remove(key);
         }
-        self.update_ptrs(&mut owners, &old_ptrs, &[]);
+        self.update_ptrs(&old_ptrs, &[]);
         let ns_key = owner.namespace_key();
         if let Some(count) = owners.per_namespace.get_mut(&ns_key) {
             *count -= 1;
@@ -329,32 +332,32 @@ impl Index {
         true
     }
 
-    fn update_ptrs(&self, owners: &mut Owners, old: &[PtrEntry], new: &[PtrEntry]) {
+    /// Applies an owner's PTR changes: copy-on-write of each touched address's sorted list.
+    fn update_ptrs(&self, old: &[PtrEntry], new: &[PtrEntry]) {
         let old_set: HashSet<&PtrEntry> = old.iter().collect();
         let new_set: HashSet<&PtrEntry> = new.iter().collect();
-        let mut touched: BTreeSet<IpAddr> = BTreeSet::new();
+        let mut per_ip: BTreeMap<IpAddr, (Vec<&PtrEntry>, Vec<&PtrEntry>)> = BTreeMap::new();
         for e in old_set.difference(&new_set) {
-            if let Some(claims) = owners.ptr_claims.get_mut(&e.ip) {
-                claims.remove(&(e.rank, e.name.clone().into_boxed_str()));
-            }
-            touched.insert(e.ip);
+            per_ip.entry(e.ip).or_default().0.push(e);
         }
         for e in new_set.difference(&old_set) {
-            owners.ptr_claims.entry(e.ip).or_default().insert((e.rank, e.name.clone().into_boxed_str()));
-            touched.insert(e.ip);
+            per_ip.entry(e.ip).or_default().1.push(e);
         }
-        for ip in touched {
-            match owners.ptr_claims.get(&ip) {
-                Some(claims) if !claims.is_empty() => {
-                    if self.ptrs.insert(ip, claims.iter().cloned().collect()).is_none() {
-                        self.count_reverse_ancestors(ip, true);
-                    }
+        for (ip, (removed, added)) in per_ip {
+            let existed = self.ptrs.get(&ip).map(|r| r.value().to_vec());
+            let mut list = existed.clone().unwrap_or_default();
+            list.retain(|(rank, name)| !removed.iter().any(|e| e.rank == *rank && *e.name == **name));
+            list.extend(added.iter().map(|e| (e.rank, e.name.clone().into_boxed_str())));
+            list.sort();
+            list.dedup();
+            if list.is_empty() {
+                if self.ptrs.remove(&ip).is_some() {
+                    self.count_reverse_ancestors(ip, false);
                 }
-                _ => {
-                    owners.ptr_claims.remove(&ip);
-                    if self.ptrs.remove(&ip).is_some() {
-                        self.count_reverse_ancestors(ip, false);
-                    }
+            } else {
+                self.ptrs.insert(ip, list.into());
+                if existed.is_none() {
+                    self.count_reverse_ancestors(ip, true);
                 }
             }
         }

@@ -18,7 +18,7 @@ use crate::config::{Config, EndpointsFrom, PodsMode};
 use crate::index::{Index, Owner};
 use crate::model::records::{RecordOptions, pod_records, service_records};
 use crate::model::selector::LabelFilter;
-use crate::model::{Endpoint, NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, ServiceKind, SliceInfo};
+use crate::model::{Endpoint, Labels, NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, ServiceKind, SliceInfo};
 
 /// A change to one kind of object.
 #[derive(Debug, Clone)]
@@ -410,9 +410,9 @@ impl State {
     }
 
     /// Services in `ns` whose first selector pair is among `labels`.
-    fn candidates(&self, ns: &str, labels: &BTreeMap<String, String>, out: &mut BTreeSet<String>) {
-        for (k, v) in labels {
-            if let Some(set) = self.by_selector.get(&(ns.to_owned(), k.clone(), v.clone())) {
+    fn candidates(&self, ns: &str, labels: &Labels, out: &mut BTreeSet<String>) {
+        for (k, v) in labels.iter() {
+            if let Some(set) = self.by_selector.get(&(ns.to_owned(), k.to_owned(), v.to_owned())) {
                 out.extend(set.iter().cloned());
             }
         }
@@ -668,7 +668,7 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
         let (mut st, idx) = state(EndpointsFrom::Pods);
         sync_all(&mut st, vec![svc(NGINX)], vec![pod("web-0", "10.0.0.1", true)]);
         let mut moved = pod("web-0", "10.0.0.1", true);
-        moved.labels.insert("app".into(), "other".into());
+        moved.labels = Labels::from(BTreeMap::from([("app".to_owned(), "other".to_owned())]));
         st.handle(SourceEvent::Pod(Change::Apply(moved)));
         st.flush();
         assert_eq!(a(&idx, "nginx.default.svc"), None);

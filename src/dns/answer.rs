@@ -291,7 +291,7 @@ impl Zones {
             let Some(target) = &data.cname else { break };
             // RFC 1034 section 3.6.2: a CNAME answers every type at its owner; RFC 1034 section
             // 4.3.2 step 3a: restart at the target when it is ours, else stop (not chased outside).
-            answer.answers.push(Record::from_rdata(owner.clone(), ttl, RData::CNAME(CNAME(target.clone()))));
+            answer.answers.push(Record::from_rdata(owner.clone(), ttl, RData::CNAME(CNAME((**target).clone()))));
             if qtype == RecordType::CNAME {
                 return answer;
             }
@@ -300,7 +300,7 @@ impl Zones {
             };
             match self.resolve(&key) {
                 Some(next) => {
-                    owner = target.clone();
+                    owner = (**target).clone();
                     data = next;
                 }
                 None => {
@@ -472,7 +472,8 @@ mod tests {
                 ptrs: vec![PtrEntry { ip, rank: 2, name: "api.default.svc".into() }],
             },
         );
-        let cname = |target: &str| NameData { cname: Some(Name::from_ascii(target).unwrap()), ..Default::default() };
+        let cname =
+            |target: &str| NameData { cname: Some(Box::new(Name::from_ascii(target).unwrap())), ..Default::default() };
         index.publish(
             &Owner::Service(ObjectKey::new("default", "ext")),
             Published { names: vec![("ext.default.svc".into(), cname("example.com."))], ptrs: vec![] },

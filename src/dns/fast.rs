@@ -302,7 +302,10 @@ mod tests {
                     ),
                     (
                         "ext.nginx.default.svc".into(),
-                        NameData { cname: Some(Name::from_ascii("example.com.").unwrap()), ..Default::default() },
+                        NameData {
+                            cname: Some(Box::new(Name::from_ascii("example.com.").unwrap())),
+                            ..Default::default()
+                        },
                     ),
                 ],
                 ptrs: vec![],

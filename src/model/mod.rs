@@ -204,13 +204,37 @@ impl ServiceInfo {
     }
 }
 
+/// Labels in a compact form: sorted `(key, value)` pairs in one allocation. A pod's labels are
+/// held for every pod in the cluster, and a `BTreeMap` costs a whole node even for one label.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Labels(Box<[(Box<str>, Box<str>)]>);
+
+impl Labels {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.0[i].1)
+    }
+
+    /// Every pair, by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+}
+
+impl From<BTreeMap<String, String>> for Labels {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        // A BTreeMap iterates in key order: the slice comes out sorted.
+        Self(map.into_iter().map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str())).collect())
+    }
+}
+
 /// A Pod, as much as the EndpointSlice controller's rules need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodInfo {
     /// Namespace and name.
     pub key: ObjectKey,
     /// `metadata.labels`, matched against Service selectors.
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     /// `status.podIPs` (or `status.podIP`), parsed; empty while the pod has no IP.
     pub ips: Vec<IpAddr>,
     /// `spec.hostname`.
@@ -273,7 +297,7 @@ impl PodInfo {
             .max();
         Ok(Self {
             key,
-            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            labels: Labels::from(pod.metadata.labels.clone().unwrap_or_default()),
             ips,
             hostname: spec.and_then(|s| s.hostname.clone()).filter(|h| !h.is_empty()),
             subdomain: spec.and_then(|s| s.subdomain.clone()).filter(|h| !h.is_empty()),
@@ -287,7 +311,7 @@ impl PodInfo {
 
     /// Whether this pod is selected by `selector` (every pair must match, as for a Service).
     pub fn matches(&self, selector: &BTreeMap<String, String>) -> bool {
-        !selector.is_empty() && selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+        !selector.is_empty() && selector.iter().all(|(k, v)| self.labels.get(k) == Some(v.as_str()))
     }
 
     /// The endpoints this pod contributes to `svc`, by the EndpointSlice controller's rules

@@ -134,9 +134,9 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
         ServiceKind::ExternalName(target) => {
             let target = target.trim_end_matches('.');
             match Name::from_ascii(format!("{target}.")) {
-                Ok(cname) if !target.is_empty() => {
-                    out.names.push((base, NameData { cname: Some(cname.to_lowercase()), ..Default::default() }))
-                }
+                Ok(cname) if !target.is_empty() => out
+                    .names
+                    .push((base, NameData { cname: Some(Box::new(cname.to_lowercase())), ..Default::default() })),
                 _ => {
                     warn!(service = %svc.key, external_name = target, "skipping ExternalName service: not a valid domain name");
                     skipped.0 += 1;

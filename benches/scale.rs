@@ -1,0 +1,199 @@
+//! Scale and propagation benchmark against the fake Kubernetes API server (real HTTP, list
+//! paging, watch), with the release binary:
+//!
+//! 1. **Scale**: 150,000 pods in 10,000 headless Services (15 each) plus 10,000 ClusterIP
+//!    Services: time from process start to the first full sync, RSS peak during the sync and at
+//!    steady state.
+//! 2. **Propagation**: StatefulSet-style recreations (DELETED, ADDED Pending, MODIFIED with the new
+//!    IP, MODIFIED Ready): the time from the API server sending the Ready event to the new IP being
+//!    answered over UDP (p50, p99, max), and whether any answer ever returned an IP older than one
+//!    already served.
+//!
+//! Run: `cargo bench --bench scale` (sizes from SCALE_SERVICES, SCALE_PODS_PER_SERVICE,
+//! SCALE_RECREATIONS). Loopback only; every loop is bounded.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use serde_json::{Value, json};
+use support::dns::{addresses, query, udp_message};
+use support::fake_api::FakeApi;
+use support::server::ServerProcess;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn ip_of(n: u32) -> String {
+    format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
+}
+
+fn pod(ns: &str, name: &str, svc: &str, ip: Option<&str>, ready: bool) -> Value {
+    let mut status = json!({"phase": if ip.is_some() { "Running" } else { "Pending" },
+        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]});
+    if let Some(ip) = ip {
+        status["podIP"] = json!(ip);
+        status["podIPs"] = json!([{"ip": ip}]);
+    }
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": svc}},
+        "spec": {"hostname": name, "subdomain": svc, "containers": [{"name": "c", "image": "x"}]},
+        "status": status})
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn main() {
+    let services = env("SCALE_SERVICES", 10_000);
+    let per_service = env("SCALE_PODS_PER_SERVICE", 15);
+    let recreations = env("SCALE_RECREATIONS", 1_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(run(services, per_service, recreations));
+}
+
+async fn run(services: usize, per_service: usize, recreations: usize) {
+    let api = FakeApi::start().await;
+    let build = Instant::now();
+    let mut next_ip: u32 = 1;
+    for s in 0..services {
+        let ns = format!("ns-{}", s % 100);
+        let svc = format!("hs-{s}");
+        api.apply(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": svc, "namespace": ns},
+            "spec": {"clusterIP": "None", "selector": {"app": svc}, "ports": [{"name": "web", "port": 80}]}}));
+        for p in 0..per_service {
+            api.apply(pod(&ns, &format!("{svc}-{p}"), &svc, Some(&ip_of(next_ip)), true));
+            next_ip += 1;
+        }
+        api.apply(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": format!("cs-{s}"), "namespace": ns},
+            "spec": {"clusterIP": ip_of(0x00f0_0000 + s as u32), "selector": {"app": format!("c-{s}")},
+            "ports": [{"name": "http", "port": 8080}]}}),
+        );
+    }
+    api.compact();
+    println!(
+        "fake API holds {} headless services x {per_service} pods + {services} ClusterIP services (built in {:.1} s)",
+        services,
+        build.elapsed().as_secs_f64()
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = api.write_kubeconfig(dir.path());
+    let started = Instant::now();
+    let server = tokio::task::block_in_place(|| {
+        ServerProcess::start_with_env(
+            &["--kubeconfig", kubeconfig.to_str().unwrap(), "--udp-workers", "1"],
+            &[("RUST_LOG", "info,hickory_server=warn")],
+        )
+    });
+    // Sample RSS every 20 ms until the sync completes.
+    let peak = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let status_path = format!("/proc/{}/status", server.pid());
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !done.load(Ordering::Acquire) && Instant::now() < deadline {
+                let kib = std::fs::read_to_string(&status_path)
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("VmRSS:"))
+                            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                    })
+                    .unwrap_or(0);
+                peak.fetch_max(kib, Ordering::AcqRel);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    tokio::task::block_in_place(|| server.wait_for_log("first full sync complete", Duration::from_secs(300)));
+    let sync = started.elapsed();
+    done.store(true, Ordering::Release);
+    let _ = sampler.join();
+    let peak_kib = peak.load(Ordering::Acquire).max(server.rss_kib());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let steady_kib = server.rss_kib();
+    println!("scale: start to first full sync {:.2} s", sync.as_secs_f64());
+    println!(
+        "scale: RSS peak during sync {:.1} MiB, steady {:.1} MiB",
+        peak_kib as f64 / 1024.0,
+        steady_kib as f64 / 1024.0
+    );
+    let (_, metrics) = tokio::task::block_in_place(|| server.http_get("/metrics"));
+    for line in metrics.lines().filter(|l| l.starts_with("headless_dns_index_names")) {
+        println!("scale: {line}");
+    }
+
+    propagation(&api, server.dns, services, recreations, &mut next_ip).await;
+}
+
+async fn propagation(api: &FakeApi, dns: SocketAddr, services: usize, recreations: usize, next_ip: &mut u32) {
+    let mut latencies = Vec::with_capacity(recreations);
+    let mut stale_answers = 0usize;
+    let mut old_before_delete_applied = 0usize;
+    let mut timeouts = 0usize;
+    for i in 0..recreations {
+        let s = i % services;
+        let ns = format!("ns-{}", s % 100);
+        let svc = format!("hs-{s}");
+        let name = format!("{svc}-0");
+        let qname = format!("{name}.{svc}.{ns}.svc.cluster.local.");
+        let old = api.get("Pod", &ns, &name).and_then(|p| p["status"]["podIP"].as_str().map(str::to_owned));
+        let new_ip = ip_of(*next_ip);
+        *next_ip += 1;
+        api.delete("Pod", &ns, &name);
+        api.apply(pod(&ns, &name, &svc, None, false));
+        api.apply(pod(&ns, &name, &svc, Some(&new_ip), false));
+        let sent = Instant::now();
+        api.apply(pod(&ns, &name, &svc, Some(&new_ip), true));
+        let deadline = sent + Duration::from_secs(5);
+        loop {
+            let (m, _) = udp_message(dns, &query(&qname, RecordType::A, None)).await;
+            let got = addresses(&m);
+            if got == [new_ip.clone()] {
+                latencies.push(sent.elapsed());
+                break;
+            }
+            if m.metadata.response_code == ResponseCode::NoError && old.as_ref().is_some_and(|o| got.contains(o)) {
+                // The DELETED event itself had not been applied yet when this query was answered.
+                old_before_delete_applied += 1;
+            }
+            if Instant::now() > deadline {
+                timeouts += 1;
+                break;
+            }
+        }
+        // Once the new IP is served, it is served from then on.
+        for _ in 0..3 {
+            let (m, _) = udp_message(dns, &query(&qname, RecordType::A, None)).await;
+            if addresses(&m) != [new_ip.clone()] {
+                stale_answers += 1;
+            }
+        }
+    }
+    latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "propagation over {} recreations: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; answers older than one already served: {stale_answers}; not seen within 5 s: {timeouts}; \
+         old IP answered while its DELETED event was still in flight: {old_before_delete_applied}",
+        latencies.len(),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(latencies.last().copied().unwrap_or_default()),
+    );
+}
