@@ -31,8 +31,8 @@ pub struct SrvData {
     pub weight: u16,
     /// Port.
     pub port: u16,
-    /// Target name relative to the zone (`web-0.nginx.default.svc`).
-    pub target: String,
+    /// Target name relative to the zone (`web-0.nginx.default.svc`), shared with the name's key.
+    pub target: Arc<str>,
 }
 
 /// What one name answers. All empty: the name exists but has no data (an empty non-terminal).
@@ -63,18 +63,18 @@ pub struct PtrEntry {
     pub ip: IpAddr,
     /// 0: a headless endpoint's own hostname; 1: another endpoint name; 2: a Service name.
     pub rank: u8,
-    /// The zone-relative name.
-    pub name: String,
+    /// The zone-relative name, shared with the name's key.
+    pub name: Arc<str>,
 }
 
 /// The zone-relative names an address points at, best (lowest rank, then smallest name) first.
-pub type PtrTargets = Arc<[(u8, Box<str>)]>;
+pub type PtrTargets = Arc<[(u8, Arc<str>)]>;
 
 /// Everything one owner publishes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Published {
     /// Names and their data (zone-relative keys).
-    pub names: Vec<(String, NameData)>,
+    pub names: Vec<(Arc<str>, NameData)>,
     /// PTR claims.
     pub ptrs: Vec<PtrEntry>,
 }
@@ -100,7 +100,9 @@ impl Owner {
 /// The concurrent index of served names. Shared (`Arc`) between the writer and the DNS servers.
 #[derive(Debug)]
 pub struct Index {
-    names: DashMap<Box<str>, Arc<NameData>>,
+    /// Keys are shared (`Arc<str>`) with the owners' bookkeeping, SRV targets and PTR lists, so
+    /// each name's text is held once.
+    names: DashMap<Arc<str>, Arc<NameData>>,
     ptrs: DashMap<IpAddr, PtrTargets>,
     /// Reverse-tree networks (octet/nibble aligned) with at least one PTR address below them:
     /// the empty non-terminals of the reverse zones.
@@ -115,7 +117,7 @@ pub struct Index {
 }
 
 /// What one owner holds: its name keys (sorted) and its PTR claims.
-type Claims = (Box<[Box<str>]>, Box<[PtrEntry]>);
+type Claims = (Box<[Arc<str>]>, Box<[PtrEntry]>);
 
 #[derive(Debug, Default)]
 struct Owners {
@@ -265,15 +267,18 @@ impl Index {
         }
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         let mut changed = false;
-        let mut keys: Vec<Box<str>> = Vec::with_capacity(names.len());
+        let mut keys: Vec<Arc<str>> = Vec::with_capacity(names.len());
         for (key, data) in names {
-            let key = key.into_boxed_str();
-            let same = self.names.get(&key).is_some_and(|old| **old == data);
-            if !same {
-                self.names.insert(key.clone(), Arc::new(data));
-                changed = true;
+            // Keep the key the map already holds, so the text stays shared after a republish.
+            let existing = self.names.get(&*key).map(|old| (old.key().clone(), **old.value() == data));
+            match existing {
+                Some((held, true)) => keys.push(held),
+                _ => {
+                    self.names.insert(key.clone(), Arc::new(data));
+                    changed = true;
+                    keys.push(key);
+                }
             }
-            keys.push(key);
         }
         keys.sort_unstable();
         keys.dedup();
@@ -294,16 +299,19 @@ impl Index {
                 let count = owners.per_namespace.entry(owner.namespace_key()).or_insert(0);
                 *count += 1;
                 if *count == 1 {
-                    self.names.insert(owner.namespace_key().into_boxed_str(), Arc::new(NameData::default()));
+                    self.names.insert(owner.namespace_key().into(), Arc::new(NameData::default()));
                 }
                 Box::default()
             }
         };
-        if *old_ptrs != *ptrs {
+        let ptrs: Box<[PtrEntry]> = if *old_ptrs == *ptrs {
+            old_ptrs // equal: keep the held (shared) texts
+        } else {
             self.update_ptrs(&old_ptrs, &ptrs);
             changed = true;
-        }
-        owners.by_owner.insert(owner.clone(), (keys.into_boxed_slice(), ptrs.into_boxed_slice()));
+            ptrs.into_boxed_slice()
+        };
+        owners.by_owner.insert(owner.clone(), (keys.into_boxed_slice(), ptrs));
         if changed {
             self.bump_serial();
         }
@@ -347,7 +355,7 @@ impl Index {
             let existed = self.ptrs.get(&ip).map(|r| r.value().to_vec());
             let mut list = existed.clone().unwrap_or_default();
             list.retain(|(rank, name)| !removed.iter().any(|e| e.rank == *rank && *e.name == **name));
-            list.extend(added.iter().map(|e| (e.rank, e.name.clone().into_boxed_str())));
+            list.extend(added.iter().map(|e| (e.rank, e.name.clone())));
             list.sort();
             list.dedup();
             if list.is_empty() {
@@ -406,7 +414,7 @@ mod tests {
     }
 
     fn names(list: &[(&str, &str)]) -> Published {
-        Published { names: list.iter().map(|(k, ip)| (k.to_string(), v4(ip))).collect(), ptrs: vec![] }
+        Published { names: list.iter().map(|(k, ip)| ((*k).into(), v4(ip))).collect(), ptrs: vec![] }
     }
 
     #[test]

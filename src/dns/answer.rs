@@ -350,7 +350,7 @@ impl Zones {
                     ttl,
                     RData::SRV(SRV::new(s.priority, s.weight, s.port, target.clone())),
                 ));
-                if seen_targets.contains(&s.target.as_str()) {
+                if seen_targets.contains(&&*s.target) {
                     continue;
                 }
                 seen_targets.push(&s.target);

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hickory_proto::rr::Name;
 use tracing::warn;
@@ -105,7 +106,8 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
         warn!(service = %svc.key, "skipping service: its name or namespace is not a valid DNS label");
         return (Published::default(), Skipped(1));
     }
-    let base = format!("{name}.{ns}.svc");
+    // One allocation per name, shared by its key, the SRV records and PTR lists that name it.
+    let base: Arc<str> = format!("{name}.{ns}.svc").into();
     if !fits(&base, opts) {
         warn!(service = %svc.key, "skipping service: its DNS name is longer than 253 octets");
         return (Published::default(), Skipped(1));
@@ -134,9 +136,10 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
         ServiceKind::ExternalName(target) => {
             let target = target.trim_end_matches('.');
             match Name::from_ascii(format!("{target}.")) {
-                Ok(cname) if !target.is_empty() => out
-                    .names
-                    .push((base, NameData { cname: Some(Box::new(cname.to_lowercase())), ..Default::default() })),
+                Ok(cname) if !target.is_empty() => out.names.push((
+                    base.clone(),
+                    NameData { cname: Some(Box::new(cname.to_lowercase())), ..Default::default() },
+                )),
                 _ => {
                     warn!(service = %svc.key, external_name = target, "skipping ExternalName service: not a valid domain name");
                     skipped.0 += 1;
@@ -147,20 +150,22 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
             if opts.noendpoints {
                 return (out, skipped);
             }
-            let mut per_label: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+            let mut per_label: BTreeMap<String, (Arc<str>, Vec<IpAddr>)> = BTreeMap::new();
             let mut all: Vec<IpAddr> = Vec::new();
             let mut bare_srv: BTreeSet<SrvData> = BTreeSet::new();
             let mut per_port: BTreeMap<String, Vec<SrvData>> = BTreeMap::new();
             for ep in &ready {
                 all.push(ep.ip);
                 let (label, rank) = endpoint_label(ep, opts);
-                let full = format!("{label}.{base}");
-                if !valid_label(&label) || !fits(&full, opts) {
+                if !valid_label(&label) || !fits(&format!("{label}.{base}"), opts) {
                     warn!(service = %svc.key, label, "skipping endpoint name: not a valid DNS label or too long");
                     skipped.0 += 1;
                     continue;
                 }
-                per_label.entry(label).or_default().push(ep.ip);
+                let entry =
+                    per_label.entry(label).or_insert_with_key(|label| (format!("{label}.{base}").into(), Vec::new()));
+                entry.1.push(ep.ip);
+                let full = entry.0.clone();
                 out.ptrs.push(PtrEntry { ip: ep.ip, rank, name: full.clone() });
                 for p in &ep.ports {
                     let record = SrvData { priority: 0, weight: 0, port: p.port, target: full.clone() };
@@ -181,8 +186,8 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
             data.srv = bare_srv.into_iter().collect();
             finish_srv(&mut data.srv);
             out.names.push((base.clone(), data));
-            for (label, ips) in per_label {
-                out.names.push((format!("{label}.{base}"), addresses(ips)));
+            for (_, (full, ips)) in per_label {
+                out.names.push((full, addresses(ips)));
             }
             push_srv_names(&mut out, per_port, &base, opts, &mut skipped);
         }
@@ -210,9 +215,9 @@ fn push_srv_names(
             protos.insert(format!("{proto}.{base}"));
         }
         finish_srv(&mut srv);
-        out.names.push((name, NameData { srv, ..Default::default() }));
+        out.names.push((name.into(), NameData { srv, ..Default::default() }));
     }
-    out.names.extend(protos.into_iter().map(|p| (p, NameData::default())));
+    out.names.extend(protos.into_iter().map(|p| (p.into(), NameData::default())));
 }
 
 /// Sorts an SRV set and gives each record the same share of weight, as CoreDNS does
@@ -235,7 +240,7 @@ pub fn pod_records(pod: &PodInfo, opts: &RecordOptions) -> Published {
     for ip in &pod.ips {
         let name = format!("{}.{}.pod", dashed_ip(ip), pod.key.namespace);
         if fits(&name, opts) {
-            out.names.push((name, addresses([*ip])));
+            out.names.push((name.into(), addresses([*ip])));
         }
     }
     out
