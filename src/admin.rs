@@ -37,6 +37,8 @@ pub struct WatchHealth {
     pub last_event: Option<Instant>,
     /// When the API last answered this watch (an event, a list, or a probe).
     pub last_contact: Option<Instant>,
+    /// Since when the watch has been failing (cleared by an event or a successful probe).
+    pub failing_since: Option<Instant>,
 }
 
 impl Health {
@@ -45,10 +47,12 @@ impl Health {
         Self { stale_after, ..Self::default() }
     }
 
-    /// Records a successful exchange with the API that carried no event (a probe).
+    /// Records a successful exchange with the API that carried no event: a probe that listed
+    /// and watched this kind.
     pub fn set_contact(&self, kind: &'static str) {
         self.update(kind, |w| {
             w.last_error = None;
+            w.failing_since = None;
             w.last_contact = Some(Instant::now());
         });
     }
@@ -68,6 +72,7 @@ impl Health {
         self.update(kind, |w| {
             w.synced = true;
             w.last_error = None;
+            w.failing_since = None;
             w.last_event = Some(Instant::now());
             w.last_contact = w.last_event;
         });
@@ -77,6 +82,7 @@ impl Health {
     pub fn set_event(&self, kind: &'static str) {
         self.update(kind, |w| {
             w.last_error = None;
+            w.failing_since = None;
             w.last_event = Some(Instant::now());
             w.last_contact = w.last_event;
         });
@@ -84,7 +90,10 @@ impl Health {
 
     /// Records an error of a watch (it is retried by the source).
     pub fn set_error(&self, kind: &'static str, error: String) {
-        self.update(kind, |w| w.last_error = Some(error));
+        self.update(kind, |w| {
+            w.last_error = Some(error);
+            w.failing_since.get_or_insert_with(Instant::now);
+        });
     }
 
     /// Marks the process as shutting down: `/readyz` fails from now on.
@@ -118,7 +127,10 @@ pub fn readiness(index: &Index, health: &Health) -> (bool, String) {
         if let Some(at) = w.last_contact {
             let age = at.elapsed();
             line.push_str(&format!("; last API contact {} s ago", age.as_secs()));
-            if w.synced && health.stale_after.is_some_and(|limit| age > limit) {
+            // Stale: no contact for too long, or the watch itself failing for too long (a list
+            // that still works does not make a broken watch fresh).
+            let failing = w.failing_since.map_or(Duration::ZERO, |t| t.elapsed());
+            if w.synced && health.stale_after.is_some_and(|limit| age > limit || failing > limit) {
                 line.push_str("; STALE");
                 stale.push(kind);
             }

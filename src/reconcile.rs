@@ -7,7 +7,7 @@
 //! object it does not contain is deleted (kube-runtime's `Init .. InitDone`), and names that did
 //! not change keep answering throughout.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -29,6 +29,12 @@ pub enum Change<T> {
     Delete(ObjectKey),
     /// The complete current set (a list or relist): everything else is gone.
     Reset(Vec<T>),
+    /// A list (or relist) starts: objects follow as [`Change::Listed`].
+    ListBegin,
+    /// One object of the list in progress.
+    Listed(T),
+    /// The list is complete: every object it did not contain is gone.
+    ListEnd,
 }
 
 /// What a source tells the reconciler.
@@ -179,6 +185,8 @@ pub struct State {
     triggers: HashMap<ObjectKey, (i64, &'static str)>,
     /// Whether the event being handled is a live change (not part of a list).
     live: bool,
+    /// Keys seen so far by each list in progress.
+    listing: HashMap<&'static str, HashSet<ObjectKey>>,
     /// Kinds that have completed a full list at least once.
     synced: BTreeSet<&'static str>,
 }
@@ -203,6 +211,7 @@ impl State {
             dirty_pods: BTreeSet::new(),
             triggers: HashMap::new(),
             live: false,
+            listing: HashMap::new(),
             synced: BTreeSet::new(),
         }
     }
@@ -227,6 +236,7 @@ impl State {
     }
 
     fn delete_namespace(&mut self, name: &str) {
+        // (Namespaces are keyed by name alone.)
         if self.namespaces.remove(name).is_some() {
             self.namespace_changed(name);
         }
@@ -246,51 +256,88 @@ impl State {
 
     /// Applies one event. Call [`State::flush`] afterwards (events may be batched before it).
     pub fn handle(&mut self, event: SourceEvent) {
-        self.live = !matches!(
-            event,
-            SourceEvent::Service(Change::Reset(_))
-                | SourceEvent::Pod(Change::Reset(_))
-                | SourceEvent::Slice(Change::Reset(_))
-                | SourceEvent::Namespace(Change::Reset(_))
-        );
         match event {
-            SourceEvent::Service(Change::Apply(s)) => self.apply_service(s),
-            SourceEvent::Service(Change::Delete(k)) => self.delete_service(&k),
-            SourceEvent::Service(Change::Reset(all)) => {
-                let keep: BTreeSet<ObjectKey> = all.iter().map(|s| s.key.clone()).collect();
-                let gone: Vec<ObjectKey> = self.services.keys().filter(|k| !keep.contains(*k)).cloned().collect();
-                gone.iter().for_each(|k| self.delete_service(k));
-                all.into_iter().for_each(|s| self.apply_service(s));
-                self.mark_synced(KIND_SERVICES);
-            }
+            SourceEvent::Service(c) => self.change(
+                KIND_SERVICES,
+                c,
+                Self::apply_service,
+                Self::delete_service,
+                |s| s.key.clone(),
+                |st| st.services.keys().cloned().collect(),
+            ),
             SourceEvent::Pod(_) if !self.opts.watches.pods => {}
-            SourceEvent::Pod(Change::Apply(p)) => self.apply_pod(p),
-            SourceEvent::Pod(Change::Delete(k)) => self.delete_pod(&k),
-            SourceEvent::Pod(Change::Reset(all)) => {
-                let keep: BTreeSet<ObjectKey> = all.iter().map(|p| p.key.clone()).collect();
-                let gone: Vec<ObjectKey> = self.pods.keys().filter(|k| !keep.contains(*k)).cloned().collect();
-                gone.iter().for_each(|k| self.delete_pod(k));
-                all.into_iter().for_each(|p| self.apply_pod(p));
-                self.mark_synced(KIND_PODS);
-            }
-            SourceEvent::Slice(Change::Apply(s)) => self.apply_slice(s),
-            SourceEvent::Slice(Change::Delete(k)) => self.delete_slice(&k),
-            SourceEvent::Slice(Change::Reset(all)) => {
-                let keep: BTreeSet<ObjectKey> = all.iter().map(|s| s.key.clone()).collect();
-                let gone: Vec<ObjectKey> = self.slices.keys().filter(|k| !keep.contains(*k)).cloned().collect();
-                gone.iter().for_each(|k| self.delete_slice(k));
-                all.into_iter().for_each(|s| self.apply_slice(s));
-                self.mark_synced(KIND_SLICES);
-            }
+            SourceEvent::Pod(c) => self.change(
+                KIND_PODS,
+                c,
+                Self::apply_pod,
+                Self::delete_pod,
+                |p| p.key.clone(),
+                |st| st.pods.keys().cloned().collect(),
+            ),
+            SourceEvent::Slice(c) => self.change(
+                KIND_SLICES,
+                c,
+                Self::apply_slice,
+                Self::delete_slice,
+                |s| s.key.clone(),
+                |st| st.slices.keys().cloned().collect(),
+            ),
             SourceEvent::Namespace(_) if !self.opts.watches.namespaces => {}
-            SourceEvent::Namespace(Change::Apply(n)) => self.apply_namespace(n),
-            SourceEvent::Namespace(Change::Delete(k)) => self.delete_namespace(&k.name),
-            SourceEvent::Namespace(Change::Reset(all)) => {
-                let keep: BTreeSet<String> = all.iter().map(|n| n.key.name.clone()).collect();
-                let gone: Vec<String> = self.namespaces.keys().filter(|k| !keep.contains(*k)).cloned().collect();
-                gone.iter().for_each(|k| self.delete_namespace(k));
-                all.into_iter().for_each(|n| self.apply_namespace(n));
-                self.mark_synced(KIND_NAMESPACES);
+            SourceEvent::Namespace(c) => self.change(
+                KIND_NAMESPACES,
+                c,
+                Self::apply_namespace,
+                |st, k| st.delete_namespace(&k.name),
+                |n| n.key.clone(),
+                |st| st.namespaces.keys().map(|n| ObjectKey::new(n.clone(), n.clone())).collect(),
+            ),
+        }
+    }
+
+    /// One change to one kind. A list (`ListBegin`, `Listed`..., `ListEnd`, or a whole `Reset`)
+    /// applies each object as it comes (an unchanged one is a no-op, so nothing blinks) and at its
+    /// end deletes every object it did not contain.
+    fn change<T>(
+        &mut self,
+        kind: &'static str,
+        change: Change<T>,
+        apply: fn(&mut Self, T),
+        delete: fn(&mut Self, &ObjectKey),
+        key: fn(&T) -> ObjectKey,
+        keys: fn(&Self) -> Vec<ObjectKey>,
+    ) {
+        match change {
+            Change::Apply(t) => {
+                self.live = true;
+                apply(self, t);
+            }
+            Change::Delete(k) => {
+                self.live = true;
+                delete(self, &k);
+            }
+            Change::ListBegin => {
+                self.listing.insert(kind, HashSet::new());
+            }
+            Change::Listed(t) => {
+                self.live = false;
+                if let Some(seen) = self.listing.get_mut(kind) {
+                    seen.insert(key(&t));
+                }
+                apply(self, t);
+            }
+            Change::ListEnd => {
+                let seen = self.listing.remove(kind).unwrap_or_default();
+                for k in keys(self).into_iter().filter(|k| !seen.contains(k)) {
+                    delete(self, &k);
+                }
+                self.mark_synced(kind);
+            }
+            Change::Reset(all) => {
+                self.change(kind, Change::ListBegin, apply, delete, key, keys);
+                for t in all {
+                    self.change(kind, Change::Listed(t), apply, delete, key, keys);
+                }
+                self.change(kind, Change::ListEnd, apply, delete, key, keys);
             }
         }
     }

@@ -2,9 +2,10 @@
 //! the list's resourceVersion, relist on `410 Gone`), with the default backoff. Errors are logged,
 //! recorded in [`Health`] and retried; they never end the watch.
 //!
-//! A relist arrives as `Init`, `InitApply`..., `InitDone`: the objects are buffered and sent as one
-//! [`Change::Reset`], so that objects deleted while we were not watching disappear (the API only
-//! shows them by their absence) and unchanged ones never blink.
+//! A relist arrives as `Init`, `InitApply`..., `InitDone` and is passed on as `ListBegin`,
+//! `Listed`..., `ListEnd`: the reconciler applies each object as it comes and at the end deletes
+//! whatever the list did not contain, so objects deleted while we were not watching disappear
+//! (the API only shows them by their absence) and unchanged ones never blink.
 //!
 //! Entry points: [`client`] then [`spawn`].
 
@@ -155,17 +156,38 @@ pub fn spawn(
     tasks
 }
 
-/// Lists one object of a kind every `every`, recording API contact (or the error) for it.
+/// Every `every`, proves the API still serves this kind with both verbs the watch needs: a
+/// one-item list, then a one-second watch from the list's resourceVersion. Success records API
+/// contact and clears a watch error (kube's watcher says nothing when a re-watch succeeds in a
+/// quiet cluster); a failure is recorded as the watch's error, so a list-only permission or a
+/// proxy that kills watches still shows as a failing watch.
 async fn probe<K>(api: Api<K>, params: ListParams, kind: &'static str, health: Arc<Health>, every: Duration)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
     K::DynamicType: Default,
 {
+    let check = async |api: &Api<K>| -> Result<(), String> {
+        let list = api.list(&params).await.map_err(|e| format!("probe list: {e}"))?;
+        let rv = list.metadata.resource_version.unwrap_or_default();
+        let stream = api
+            .watch(&kube::api::WatchParams::default().timeout(1), &rv)
+            .await
+            .map_err(|e| format!("probe watch: {e}"))?;
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(kube::api::WatchEvent::Error(e)) if e.code != 410 => return Err(format!("probe watch: {e}")),
+                Ok(_) => {}
+                Err(e) => return Err(format!("probe watch: {e}")),
+            }
+        }
+        Ok(())
+    };
     loop {
         tokio::time::sleep(every).await;
-        match tokio::time::timeout(every, api.list(&params)).await {
-            Ok(Ok(_)) => health.set_contact(kind),
-            Ok(Err(error)) => health.set_error(kind, format!("probe: {error}")),
+        match tokio::time::timeout(every + Duration::from_secs(5), check(&api)).await {
+            Ok(Ok(())) => health.set_contact(kind),
+            Ok(Err(error)) => health.set_error(kind, error),
             Err(_) => health.set_error(kind, "probe: the API did not answer in time".into()),
         }
     }
@@ -198,8 +220,8 @@ async fn watch<K, T>(
     };
     let stream = watcher::watcher(api, config).default_backoff();
     let mut stream = std::pin::pin!(stream);
-    let mut buffer: Option<Vec<T>> = None;
     let mut listed_once = false;
+    let mut listed = 0usize;
     let count = |event: &'static str| metrics().watch_events.get_or_create(&WatchEventLabels { kind, event }).inc();
     while let Some(item) = stream.next().await {
         let change = match item {
@@ -208,21 +230,22 @@ async fn watch<K, T>(
                 if listed_once {
                     metrics().watch_restarts.get_or_create(&KindLabels { kind }).inc();
                 }
-                buffer = Some(Vec::new());
-                continue;
+                listed = 0;
+                Change::ListBegin
             }
-            Ok(Event::InitApply(obj)) => {
-                if let (Some(b), Some(t)) = (buffer.as_mut(), convert_logged(&obj)) {
-                    b.push(t);
+            Ok(Event::InitApply(obj)) => match convert_logged(&obj) {
+                // Streamed to the reconciler page by page: the list is never held whole here.
+                Some(t) => {
+                    listed += 1;
+                    Change::Listed(t)
                 }
-                continue;
-            }
+                None => continue,
+            },
             Ok(Event::InitDone) => {
-                let all = buffer.take().unwrap_or_default();
-                info!(objects = all.len(), "list complete");
+                info!(objects = listed, "list complete");
                 listed_once = true;
                 count("list");
-                Change::Reset(all)
+                Change::ListEnd
             }
             Ok(Event::Apply(obj)) => {
                 count("apply");

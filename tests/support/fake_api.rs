@@ -17,7 +17,10 @@
 //!   synthetic `ADDED` events; BOOKMARK objects carry `kind` and `apiVersion`.
 //!
 //! Faults are injected per call: [`FakeApi::disconnect_watches`], [`FakeApi::set_partitioned`],
-//! [`FakeApi::fail_requests`], [`FakeApi::compact`], [`FakeApi::shutdown`].
+//! [`FakeApi::fail_requests`], [`FakeApi::compact`], [`FakeApi::shutdown`]; narrower ones with
+//! [`FakeApi::fail_lists`], [`FakeApi::fail_watches`], [`FakeApi::fail_kind`] and
+//! [`FakeApi::disconnect_watches_of`]; [`FakeApi::start_on`] restarts the API on the same
+//! address with a different state.
 
 #![allow(dead_code)]
 
@@ -276,6 +279,107 @@ impl FakeApi {
     }
 }
 
+impl FakeApi {
+    /// Starts a fresh fake API server on `addr`, the address of an earlier one that was
+    /// [`FakeApi::shutdown`] (it retries the bind for a few seconds while the old listener goes):
+    /// the API server restarted, as a client that keeps its kubeconfig sees it.
+    ///
+    /// It already holds `objects` (applied as with [`FakeApi::apply`]) before it accepts the first
+    /// connection, so no client can observe it half-filled. Its resourceVersion is at least
+    /// `resource_version` and it has no history up to it: a restarted API server's watch cache
+    /// starts at the store's current revision, so a client resuming a watch from an older
+    /// version gets the in-stream 410 and relists. Pass something above the old server's
+    /// [`FakeApi::resource_version`] to model that.
+    ///
+    /// Must be called inside a tokio runtime.
+    pub async fn start_on(addr: SocketAddr, objects: Vec<Value>, resource_version: u64) -> FakeApi {
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+            ^ u64::from(addr.port()).rotate_left(17);
+        let (partition_epoch, _) = watch::channel(0u64);
+        let (stopped, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            addr,
+            state: Mutex::new(ApiState::new(seed)),
+            partition_epoch,
+            stopped,
+            server_task: Mutex::new(None),
+        });
+        for obj in objects {
+            inner.apply(obj);
+        }
+        {
+            let mut st = inner.state();
+            st.rv = st.rv.max(resource_version);
+            st.compacted_rv = st.rv;
+            st.history.clear();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("fake api: bind {addr} again: {e}"),
+            }
+        };
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(inner.clone())
+            .into_make_service_with_connect_info::<ConnHandle>();
+        let fake_listener = FakeListener { listener, inner: Arc::downgrade(&inner) };
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(fake_listener, app).await;
+        });
+        *lock(&inner.server_task) = Some(task);
+        FakeApi { _stop_on_drop: Arc::new(StopOnDrop(inner.clone())), inner }
+    }
+
+    /// While `Some(code)`, every list request (not watches, not gets) gets that HTTP status with a
+    /// `Status` body: a relist fails (kube's `InitialListFailed`) while watches still start.
+    /// `None` restores normal service.
+    pub fn fail_lists(&self, status: Option<u16>) {
+        self.inner.state().failing_lists = status;
+    }
+
+    /// While `Some(code)`, every watch request (not lists) gets that HTTP status with a `Status`
+    /// body, as when RBAC grants `list` but not `watch`: a watch cannot (re)start while lists,
+    /// and so relists, succeed. Watch streams already open are not affected. `None` restores
+    /// normal service.
+    pub fn fail_watches(&self, status: Option<u16>) {
+        self.inner.state().failing_watches = status;
+    }
+
+    /// While `Some(code)`, every list and watch request for one kind (`"Pod"`, `"Service"`,
+    /// `"EndpointSlice"`) gets that HTTP status; the other kinds are served normally. Watch
+    /// streams already open are not affected. `None` restores normal service for that kind.
+    pub fn fail_kind(&self, kind: &str, status: Option<u16>) {
+        let kind = Kind::parse(kind);
+        let mut st = self.inner.state();
+        match status {
+            Some(code) => st.failing_kinds.insert(kind, code),
+            None => st.failing_kinds.remove(&kind),
+        };
+    }
+
+    /// As [`FakeApi::disconnect_watches`], for the watches of one kind only.
+    pub fn disconnect_watches_of(&self, kind: &str) {
+        let kind = Kind::parse(kind);
+        let mut st = self.inner.state();
+        let ids: Vec<u64> = st
+            .watches
+            .iter()
+            .filter(|(_, w)| w.kind == kind && !w.frozen.load(Ordering::SeqCst))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(w) = st.watches.remove(&id) {
+                let _ = w.tx.send(WatchMsg::End);
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Kinds
 // ---------------------------------------------------------------------------------------------
@@ -404,6 +508,12 @@ struct ApiState {
     failing: Option<u16>,
     max_page: usize,
     stopped: bool,
+    /// Injected status for list requests only (see [`FakeApi::fail_lists`]).
+    failing_lists: Option<u16>,
+    /// Injected status for watch requests only (see [`FakeApi::fail_watches`]).
+    failing_watches: Option<u16>,
+    /// Injected status per kind (see [`FakeApi::fail_kind`]).
+    failing_kinds: HashMap<Kind, u16>,
 }
 
 impl ApiState {
@@ -424,6 +534,9 @@ impl ApiState {
             failing: None,
             max_page: 0,
             stopped: false,
+            failing_lists: None,
+            failing_watches: None,
+            failing_kinds: HashMap::new(),
         }
     }
 
@@ -882,11 +995,15 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         Ok(f) => f,
         Err(msg) => return status_response(400, "BadRequest", &msg),
     };
-    if route.watch || q_bool(&q, "watch") {
-        inner.watch(route.kind, filter, &q, conn)
-    } else {
-        inner.list(route.kind, &filter, &q)
+    let is_watch = route.watch || q_bool(&q, "watch");
+    let injected = {
+        let st = inner.state();
+        st.failing_kinds.get(&route.kind).copied().or(if is_watch { st.failing_watches } else { st.failing_lists })
+    };
+    if let Some(code) = injected {
+        return status_response(code, reason_for(code), &format!("fake api: injected failure (HTTP {code})"));
     }
+    if is_watch { inner.watch(route.kind, filter, &q, conn) } else { inner.list(route.kind, &filter, &q) }
 }
 
 struct Route {

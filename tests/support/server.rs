@@ -178,3 +178,17 @@ impl ServerProcess {
             .unwrap_or(0)
     }
 }
+
+impl ServerProcess {
+    /// The value of one `/metrics` series, named with its labels exactly as exposed (for example
+    /// `headless_dns_watch_events_total{kind="pods",event="list"}`); `None` while it is absent.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (code, text) = self.http_get("/metrics");
+        if code != 200 {
+            return None;
+        }
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
