@@ -19,7 +19,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::fast::{self, Fast};
 use super::general::{Responder, Transport};
@@ -193,15 +193,25 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
         let start = seen.is_multiple_of(LATENCY_SAMPLE).then(Instant::now);
         seen = seen.wrapping_add(1);
         let raw = &buf[..n];
-        let (rcode, qtype) = match fast::answer(&responder.zones(), raw, &mut out) {
-            Fast::Answered { rcode, qtype } => (rcode, Some(qtype)),
-            Fast::Fallback => match responder.respond(raw, src, Transport::Udp) {
-                Some(reply) => {
+        // Defence in depth: a bug that panics on one packet must not take the worker down (the
+        // fuzzers have found none); the packet is dropped and logged.
+        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            match fast::answer(&responder.zones(), raw, &mut out) {
+                Fast::Answered { rcode, qtype } => Some((rcode, Some(qtype))),
+                Fast::Fallback => responder.respond(raw, src, Transport::Udp).map(|reply| {
                     out = reply.bytes;
                     (reply.rcode, reply.qtype)
-                }
-                None => continue,
-            },
+                }),
+            }
+        }));
+        let (rcode, qtype) = match answered {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(_) => {
+                error!(%src, len = n, "a request made the answer path panic; dropped");
+                out.clear();
+                continue;
+            }
         };
         if let Err(error) = sock.send_to(&out, src) {
             debug!(%error, %src, "udp send error");
@@ -286,7 +296,13 @@ async fn tcp_connection(
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "message not completed in time"))??;
         let start = Instant::now();
-        let Some(reply) = responder.respond(&buf, src, Transport::Tcp) else {
+        let reply =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| responder.respond(&buf, src, Transport::Tcp)))
+                .map_err(|_| {
+                    error!(%src, len = buf.len(), "a request made the answer path panic; closing the connection");
+                    io::Error::other("answer path panicked")
+                })?;
+        let Some(reply) = reply else {
             continue;
         };
         let mut framed = Vec::with_capacity(reply.bytes.len() + 2);
