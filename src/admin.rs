@@ -47,6 +47,17 @@ impl Health {
         Self { stale_after, ..Self::default() }
     }
 
+    /// Records that the API answered a list for this kind (a probe), without clearing a watch
+    /// error.
+    pub fn touch(&self, kind: &'static str) {
+        self.update(kind, |w| w.last_contact = Some(Instant::now()));
+    }
+
+    /// Whether this kind's watch has failed since its last event or successful probe.
+    pub fn is_failing(&self, kind: &'static str) -> bool {
+        self.watches.lock().unwrap_or_else(|e| e.into_inner()).get(kind).is_some_and(|w| w.failing_since.is_some())
+    }
+
     /// Records a successful exchange with the API that carried no event: a probe that listed
     /// and watched this kind.
     pub fn set_contact(&self, kind: &'static str) {

@@ -86,7 +86,8 @@ fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut u
         labels[*n_labels] = (i + 1, len);
         *n_labels += 1;
         i += 1 + len;
-        if i - 12 > 255 {
+        // RFC 1035 section 3.1: at most 255 octets, the root octet included.
+        if i - 12 >= 255 {
             return None;
         }
     }
@@ -99,7 +100,8 @@ fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut u
     let question = &raw[12..q_end];
     let edns = if ar == 1 {
         // RFC 6891 section 6.1.2: root owner, type OPT, class = payload size, TTL = ext-rcode,
-        // version, flags; then the options. Only version 0 with a well-formed length is ours.
+        // version, flags; then the options. Only version 0 without options is ours: options (a
+        // malformed Client Subnet, say) are the general path's to judge.
         let p = q_end;
         if *raw.get(p)? != 0 || u16_at(raw, p + 1)? != TYPE_OPT {
             return None;
@@ -107,7 +109,7 @@ fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut u
         let payload = u16_at(raw, p + 3)?;
         let version = *raw.get(p + 6)?;
         let rdlen = u16_at(raw, p + 9)? as usize;
-        if version != 0 || p + 11 + rdlen != raw.len() {
+        if version != 0 || rdlen != 0 || p + 11 != raw.len() {
             return None;
         }
         Some(payload)

@@ -109,8 +109,33 @@ impl Responder {
         let request = match Request::from_bytes(raw.to_vec(), src, protocol) {
             Ok(r) => r,
             // RFC 1035 section 4.1.1: a request we cannot parse gets FORMERR (header only).
-            Err(_) => return Some(bare_reply(&header.metadata, ResponseCode::FormErr)),
+            Err(_) => return Some(bare_reply(&header.metadata, ResponseCode::FormErr, None, false)),
         };
+        let edns_for_errors = request.edns.as_ref().map(|e| udp_limit(Some(e)));
+        // RFC 6891 section 6.1.3: an unsupported EDNS version gets BADVERS; an opcode other than
+        // QUERY gets NOTIMP; both judged before the question. RFC 9619: exactly one question.
+        // With any other count the reply carries no question, so that it always fits.
+        let early = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            Some(ResponseCode::BADVERS)
+        } else if request.metadata.op_code != OpCode::Query {
+            Some(ResponseCode::NotImp)
+        } else if request.queries.len() != 1 {
+            Some(ResponseCode::FormErr)
+        } else {
+            None
+        };
+        if request.queries.len() != 1 {
+            let rcode = early.unwrap_or(ResponseCode::FormErr);
+            return Some(bare_reply(&request.metadata, rcode, edns_for_errors, false));
+        }
+        // The reply echoes the question as sent; a question compressed into the header (the only
+        // place a pointer in the first question can lead) would echo as another name.
+        let mut plain = Vec::new();
+        if request.queries.queries()[0].original().emit(&mut BinEncoder::new(&mut plain)).is_err()
+            || plain != request.queries.as_bytes()
+        {
+            return Some(bare_reply(&request.metadata, ResponseCode::FormErr, edns_for_errors, false));
+        }
         let mut metadata = Metadata::response_from_request(&request.metadata);
         // RFC 6891 section 7: answer EDNS with EDNS; our advertised size is what we will send.
         let response_edns = request.edns.as_ref().map(|e| {
@@ -136,22 +161,15 @@ impl Responder {
             let mut bytes = Vec::with_capacity(512);
             let mut encoder = BinEncoder::new(&mut bytes);
             encoder.set_max_size(limit);
-            let info = response.destructive_emit(&mut encoder).ok()?;
-            Some(Reply { bytes, rcode: info.response_code, qtype })
+            match response.destructive_emit(&mut encoder) {
+                Ok(info) => Some(Reply { bytes, rcode: info.response_code, qtype }),
+                // Cannot happen for one question within the limits checked above; never stay
+                // silent all the same.
+                Err(_) => Some(bare_reply(&request.metadata, ResponseCode::ServFail, edns_for_errors, true)),
+            }
         };
 
-        let rcode = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            // RFC 6891 section 6.1.3: an unsupported EDNS version gets BADVERS.
-            Some(ResponseCode::BADVERS)
-        } else if request.metadata.op_code != OpCode::Query {
-            Some(ResponseCode::NotImp)
-        } else if request.queries.len() != 1 {
-            // RFC 9619: exactly one question per query.
-            Some(ResponseCode::FormErr)
-        } else {
-            None
-        };
-        if let Some(rcode) = rcode {
+        if let Some(rcode) = early {
             metadata.response_code = rcode;
             return encode(builder.build(metadata, empty.iter(), empty.iter(), empty.iter(), empty.iter()));
         }
@@ -181,14 +199,24 @@ impl Responder {
     }
 }
 
-/// A header-only reply with `rcode` (used when the request cannot be parsed).
-fn bare_reply(request: &Metadata, rcode: ResponseCode) -> Reply {
+/// A reply with no question and no records: the header with `rcode` (and TC when asked), plus
+/// an OPT advertising `edns` when the request had EDNS (RFC 6891 section 7).
+fn bare_reply(request: &Metadata, rcode: ResponseCode, edns: Option<u16>, truncated: bool) -> Reply {
     let mut metadata = Metadata::response_from_request(request);
     metadata.response_code = rcode;
-    let header = Header { metadata, counts: Default::default() };
-    let mut bytes = Vec::with_capacity(12);
+    metadata.truncation = truncated;
+    let counts = hickory_proto::op::HeaderCounts { additionals: u16::from(edns.is_some()), ..Default::default() };
+    let header = Header { metadata, counts };
+    let mut bytes = Vec::with_capacity(23);
     let mut encoder = BinEncoder::new(&mut bytes);
-    // A 12-byte header always encodes.
+    // A 12-byte header and an 11-byte OPT always encode.
     let _ = header.emit(&mut encoder);
+    if let Some(payload) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(payload);
+        e.set_version(0);
+        e.set_rcode_high(rcode.high());
+        let _ = e.emit(&mut encoder);
+    }
     Reply { bytes, rcode, qtype: None }
 }

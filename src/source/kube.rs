@@ -156,11 +156,11 @@ pub fn spawn(
     tasks
 }
 
-/// Every `every`, proves the API still serves this kind with both verbs the watch needs: a
-/// one-item list, then a one-second watch from the list's resourceVersion. Success records API
-/// contact and clears a watch error (kube's watcher says nothing when a re-watch succeeds in a
-/// quiet cluster); a failure is recorded as the watch's error, so a list-only permission or a
-/// proxy that kills watches still shows as a failing watch.
+/// Every `every`, proves the API still serves this kind: a one-item list records API contact;
+/// while the watch is failing, a one-second watch from the list's resourceVersion must succeed
+/// too before the error is cleared (kube's watcher says nothing when a re-watch succeeds in a
+/// quiet cluster), so a list-only permission or a proxy that kills watches still shows as a
+/// failing watch.
 async fn probe<K>(api: Api<K>, params: ListParams, kind: &'static str, health: Arc<Health>, every: Duration)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
@@ -168,6 +168,12 @@ where
 {
     let check = async |api: &Api<K>| -> Result<(), String> {
         let list = api.list(&params).await.map_err(|e| format!("probe list: {e}"))?;
+        health.touch(kind);
+        if !health.is_failing(kind) {
+            return Ok(());
+        }
+        // The watch has failed since its last event: prove the watch verb works again before
+        // clearing the error.
         let rv = list.metadata.resource_version.unwrap_or_default();
         let stream = api
             .watch(&kube::api::WatchParams::default().timeout(1), &rv)
