@@ -137,7 +137,7 @@ pub fn readiness(index: &Index, health: &Health) -> (bool, String) {
         let mut line = format!("{kind}: {}", if w.synced { "synced" } else { "waiting for first list" });
         if let Some(at) = w.last_contact {
             let age = at.elapsed();
-            line.push_str(&format!("; last API contact {} s ago", age.as_secs()));
+            line.push_str(&format!("; last contact with the source {} s ago", age.as_secs()));
             // Stale: no contact for too long, or the watch itself failing for too long (a list
             // that still works does not make a broken watch fresh).
             let failing = w.failing_since.map_or(Duration::ZERO, |t| t.elapsed());
