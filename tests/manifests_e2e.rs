@@ -10,30 +10,9 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use support::dns::{Proto, addresses, dig, hickory, query, tcp_messages, udp_message, udp_raw, zone_lines};
 use support::server::{ServerProcess, eventually, run_to_exit};
+use support::yaml::{headless_service, pod, write};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn headless_service(name: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec: {{clusterIP: None, selector: {{app: {name}}}}}\n"
-    )
-}
-
-fn pod(name: &str, app: &str, ip: &str, ready: bool) -> String {
-    let ready = if ready { "True" } else { "False" };
-    format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default, labels: {{app: {app}}}}}\n\
-         spec: {{hostname: {name}, subdomain: {app}, containers: [{{name: c, image: x}}]}}\n\
-         status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{ready}'}}]}}\n"
-    )
-}
-
-fn write(dir: &Path, file: &str, docs: &[String]) {
-    // Write then rename, as editors do, so the server never reads a half-written file.
-    let tmp = dir.join(format!(".{file}.tmp"));
-    std::fs::write(&tmp, docs.join("---\n")).unwrap();
-    std::fs::rename(tmp, dir.join(file)).unwrap();
-}
 
 fn start(dir: &Path) -> ServerProcess {
     let s = ServerProcess::start(&["--manifests", dir.to_str().unwrap()]);

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use support::dns::{DigReply, dig};
 use support::server::ServerProcess;
+use support::yaml::{headless_service, pod, write};
 
 /// The answer TTL headless-dns is started with: short, so the freshness check is fast.
 const TTL: Duration = Duration::from_secs(1);
@@ -34,30 +35,6 @@ const CLOCK_GRAIN: Duration = Duration::from_secs(1);
 const POLL_SLACK: Duration = Duration::from_millis(500);
 const WAIT: Duration = Duration::from_secs(20);
 const POD: &str = "web-0.nginx.default.svc.cluster.local";
-
-// --- manifests (as in tests/manifests_e2e.rs) ---
-
-fn headless_service(name: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec: {{clusterIP: None, selector: {{app: {name}}}}}\n"
-    )
-}
-
-fn pod(name: &str, app: &str, ip: &str, ready: bool) -> String {
-    let ready = if ready { "True" } else { "False" };
-    format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default, labels: {{app: {app}}}}}\n\
-         spec: {{hostname: {name}, subdomain: {app}, containers: [{{name: c, image: x}}]}}\n\
-         status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{ready}'}}]}}\n"
-    )
-}
-
-fn write(dir: &Path, file: &str, docs: &[String]) {
-    // Write then rename, as editors do, so the server never reads a half-written file.
-    let tmp = dir.join(format!(".{file}.tmp"));
-    std::fs::write(&tmp, docs.join("---\n")).unwrap();
-    std::fs::rename(tmp, dir.join(file)).unwrap();
-}
 
 fn nginx(web0_ip: &str) -> Vec<String> {
     vec![headless_service("nginx"), pod("web-0", "nginx", web0_ip, true), pod("web-1", "nginx", "10.0.0.2", true)]

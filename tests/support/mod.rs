@@ -5,3 +5,4 @@
 pub mod dns;
 pub mod fake_api;
 pub mod server;
+pub mod yaml;
