@@ -346,12 +346,8 @@ async fn metrics_report_watch_activity_and_programming_latency_for_both_endpoint
 
     let (code, text) = tokio::task::block_in_place(|| c.server.http_get("/metrics"));
     assert_eq!(code, 200);
-    let value = |needle: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(needle))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no metric line starting with {needle}:\n{text}"))
+    let value = |series: &str| -> f64 {
+        support::server::metric_in(&text, series).unwrap_or_else(|| panic!("no metric {series}:\n{text}"))
     };
     assert_eq!(value(r#"headless_dns_programming_latency_seconds_count{source="pods"}"#), 1.0);
     assert_eq!(value(r#"headless_dns_programming_latency_seconds_count{source="endpointslices"}"#), 1.0);

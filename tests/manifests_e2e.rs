@@ -256,12 +256,8 @@ async fn health_endpoints_report_readiness() {
     dig(s.dns, &["+tcp", "nope.default.svc.cluster.local", "AAAA"]);
     let (code, text) = s.http_get("/metrics");
     assert_eq!(code, 200);
-    let value = |needle: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(needle))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no metric line starting with {needle}:\n{text}"))
+    let value = |series: &str| -> f64 {
+        support::server::metric_in(&text, series).unwrap_or_else(|| panic!("no metric {series}:\n{text}"))
     };
     // The service has no ready endpoint: NXDOMAIN, three times over UDP.
     assert_eq!(value(r#"headless_dns_requests_total{qtype="A",rcode="NXDOMAIN",transport="udp"}"#), 3.0);

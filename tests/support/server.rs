@@ -187,8 +187,13 @@ impl ServerProcess {
         if code != 200 {
             return None;
         }
-        text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-            .and_then(|v| v.trim().parse().ok())
+        metric_in(&text, series)
     }
+}
+
+/// The value of the Prometheus series `series` (name and labels, exactly) in `text`.
+pub fn metric_in(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
 }
