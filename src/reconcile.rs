@@ -135,6 +135,7 @@ impl ReconcileOptions {
                 ignore_empty_service: o.ignore_empty_service,
                 noendpoints: o.noendpoints,
                 max_relative_len: crate::model::records::MAX_NAME.saturating_sub(longest_zone + 1),
+                ptr: config.zones.iter().any(|z| matches!(z, crate::config::ZoneSpec::Reverse { .. })),
             },
             namespaces: o.namespaces.clone(),
             namespace_labels: o.namespace_labels.clone(),

@@ -31,6 +31,8 @@ pub struct RecordOptions {
     pub noendpoints: bool,
     /// Longest relative name that still fits 253 octets under the longest zone.
     pub max_relative_len: usize,
+    /// Publish PTR claims (only worth their memory when a reverse zone is served).
+    pub ptr: bool,
 }
 
 impl Default for RecordOptions {
@@ -40,6 +42,7 @@ impl Default for RecordOptions {
             ignore_empty_service: false,
             noendpoints: false,
             max_relative_len: MAX_NAME - "cluster.local".len() - 1,
+            ptr: true,
         }
     }
 }
@@ -129,7 +132,9 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
                 }
             }
             finish_srv(&mut data.srv);
-            out.ptrs.extend(ips.iter().map(|ip| PtrEntry { ip: *ip, rank: 2, name: base.clone() }));
+            if opts.ptr {
+                out.ptrs.extend(ips.iter().map(|ip| PtrEntry { ip: *ip, rank: 2, name: base.clone() }));
+            }
             out.names.push((base.clone(), data));
             push_srv_names(&mut out, per_port, &base, opts, &mut skipped);
         }
@@ -166,7 +171,9 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
                     per_label.entry(label).or_insert_with_key(|label| (format!("{label}.{base}").into(), Vec::new()));
                 entry.1.push(ep.ip);
                 let full = entry.0.clone();
-                out.ptrs.push(PtrEntry { ip: ep.ip, rank, name: full.clone() });
+                if opts.ptr {
+                    out.ptrs.push(PtrEntry { ip: ep.ip, rank, name: full.clone() });
+                }
                 for p in &ep.ports {
                     let record = SrvData { priority: 0, weight: 0, port: p.port, target: full.clone() };
                     bare_srv.insert(record.clone());
