@@ -19,7 +19,7 @@ The names (``<zone>`` defaults to ``cluster.local``):
 ``svc.<zone>.`` and ``<ns>.svc.<zone>.`` are empty non-terminals in both forms. Python 3.11
 standard library only; the output is a pure function of the arguments (seeded RNG).
 
-Usage: ``python3 bench/gen.py --pods 10000 --out bench/work/10k``
+Usage: ``python3 bench/gen.py --pods 10000 --out bench/scratch/10k``
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 #   --quick          as above
 #   --bin PATH       benchmark this headless-dns binary instead of building one
 #   --rev REV        build the committed revision REV (git archive; own target dir under
-#                    bench/work/) instead of the working tree
+#                    bench/scratch/) instead of the working tree
 #   --sizes LIST     pod counts, comma-separated (default 10000,100000; --quick: 10000)
 #   --reps N         repetitions (default 3; --quick: 1)
 #   --servers LIST   default knot,nsd,headless-dns
@@ -29,7 +29,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-work="$here/work"
+work="$here/scratch"
 
 quick=0 bin="" rev="" sizes="" reps="" servers="knot,nsd,headless-dns" mixes="pods,nx20,svc10"
 sat="" lat="" lat_qps=10000 outstanding=100 noise=10 noise_retries=2
@@ -108,7 +108,7 @@ elif [ -n "$rev" ]; then
         mkdir -p "$src"
         git -C "$root" archive "$sha" | tar -x -C "$src"
     fi
-    say "building headless-dns $sha (cargo build --release, target dir bench/work/target-rev)"
+    say "building headless-dns $sha (cargo build --release, target dir bench/scratch/target-rev)"
     (cd "$src" && cargo build --release --locked --quiet --target-dir "$work/target-rev")
     bin="$work/target-rev/release/headless-dns"
     label="git $sha"
