@@ -785,3 +785,22 @@ async fn readyz_reports_a_watch_that_cannot_restart_even_while_lists_succeed() {
     f.until_state("the watch back", RECOVER, &[(WEB0, &["10.244.1.66"])]).await;
     probe.assert_no_gap().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watch_that_recovers_quietly_stops_being_reported_as_failing() {
+    // Without --stale-after: the Service watch fails to restart for a while, then restarts with
+    // no event to report. kube's watcher says nothing on success, so the failure-only probe (every
+    // 10 s) must clear the error from /readyz.
+    let f = Fixture::start(base_objects(), &[]).await;
+    f.api.fail_watches(Some(500));
+    f.api.disconnect_watches_of("Service");
+    f.readyz_until("the services watch reports its failure", "services", |l| l.contains("last error")).await;
+    f.api.fail_watches(None);
+    let body = eventually("the error cleared without any Service event", Duration::from_secs(30), || {
+        let (code, body) = f.readyz();
+        let clear = code == 200 && !watch_line(&body, "services").contains("last error");
+        async move { clear.then_some(body) }
+    })
+    .await;
+    assert!(body.starts_with("ready"), "{body}");
+}

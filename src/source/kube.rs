@@ -53,8 +53,9 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, SourceError> {
 /// Starts the watches the configuration needs: Services always; Pods, EndpointSlices and
 /// Namespaces as `watches` says. The `labels` selector is applied server-side to Services and
 /// EndpointSlices (which inherit their Service's labels), as CoreDNS's `labels` option does.
-/// With `stale_after`, each watched kind is also probed (a one-item list) at a third of that
-/// period, so that `/readyz` can tell a quiet cluster from an unreachable API.
+/// Each watched kind is also probed (a one-item list, and a short watch while the watch is
+/// failing): with `stale_after` at a third of that period, so that `/readyz` can tell a quiet
+/// cluster from an unreachable API; without it every 10 s and only while the watch is failing.
 pub fn spawn(
     client: Client,
     watches: Watches,
@@ -63,8 +64,11 @@ pub fn spawn(
     tx: mpsc::Sender<SourceEvent>,
     health: Arc<Health>,
 ) -> Vec<JoinHandle<()>> {
-    if let Some(limit) = stale_after {
-        let every = (limit / 3).max(Duration::from_secs(1));
+    // Probes: with `stale_after`, every third of it; without, every 10 s but only while a watch
+    // is failing, so that a watch that recovered quietly stops being reported as failing.
+    {
+        let every = stale_after.map_or(Duration::from_secs(10), |limit| (limit / 3).max(Duration::from_secs(1)));
+        let only_when_failing = stale_after.is_none();
         let params = |filtered: bool| {
             let p = ListParams::default().limit(1);
             match labels {
@@ -72,18 +76,19 @@ pub fn spawn(
                 _ => p,
             }
         };
-        tokio::spawn(probe(Api::<Service>::all(client.clone()), params(true), KIND_SERVICES, health.clone(), every));
+        let mode = ProbeMode { every, only_when_failing };
+        tokio::spawn(probe(Api::<Service>::all(client.clone()), params(true), KIND_SERVICES, health.clone(), mode));
         if watches.slices {
             tokio::spawn(probe(
                 Api::<EndpointSlice>::all(client.clone()),
                 params(true),
                 KIND_SLICES,
                 health.clone(),
-                every,
+                mode,
             ));
         }
         if watches.pods {
-            tokio::spawn(probe(Api::<Pod>::all(client.clone()), params(false), KIND_PODS, health.clone(), every));
+            tokio::spawn(probe(Api::<Pod>::all(client.clone()), params(false), KIND_PODS, health.clone(), mode));
         }
         if watches.namespaces {
             tokio::spawn(probe(
@@ -91,7 +96,7 @@ pub fn spawn(
                 params(false),
                 KIND_NAMESPACES,
                 health.clone(),
-                every,
+                mode,
             ));
         }
     }
@@ -161,7 +166,14 @@ pub fn spawn(
 /// too before the error is cleared (kube's watcher says nothing when a re-watch succeeds in a
 /// quiet cluster), so a list-only permission or a proxy that kills watches still shows as a
 /// failing watch.
-async fn probe<K>(api: Api<K>, params: ListParams, kind: &'static str, health: Arc<Health>, every: Duration)
+/// How often a probe runs, and whether it runs only while the watch is failing.
+#[derive(Debug, Clone, Copy)]
+struct ProbeMode {
+    every: Duration,
+    only_when_failing: bool,
+}
+
+async fn probe<K>(api: Api<K>, params: ListParams, kind: &'static str, health: Arc<Health>, mode: ProbeMode)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
     K::DynamicType: Default,
@@ -189,8 +201,12 @@ where
         }
         Ok(())
     };
+    let ProbeMode { every, only_when_failing } = mode;
     loop {
         tokio::time::sleep(every).await;
+        if only_when_failing && !health.is_failing(kind) {
+            continue;
+        }
         match tokio::time::timeout(every + Duration::from_secs(5), check(&api)).await {
             Ok(Ok(())) => health.set_contact(kind),
             Ok(Err(error)) => health.set_error(kind, error),
