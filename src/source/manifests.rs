@@ -84,6 +84,8 @@ fn files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Splits a YAML stream into documents at `---` lines, with each document's first line number
 /// (1-based). Splitting ourselves lets one broken document be skipped without losing the rest.
 fn documents(text: &str) -> Vec<(usize, String)> {
+    // YAML 1.2 section 5.4: CR LF, CR and LF all break lines; count them as an editor does.
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
     let mut docs = Vec::new();
     let mut current = String::new();
     let mut start = 1;
@@ -304,6 +306,18 @@ items:
         assert!(e.file.ends_with("a.yaml"));
         assert!((6..=10).contains(&e.line), "line {} should point into document 2", e.line);
         assert!(e.to_string().contains("a.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn cr_and_crlf_line_breaks_split_documents_and_count_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("cr.yaml");
+        let text = "kind: Service\rmetadata: {name: a}\rspec: {clusterIP: None}\r---\r\nkind: Pod\r\nmetadata: {name: [1]}\r\n";
+        std::fs::write(&f, text).unwrap();
+        let loaded = load(&f).unwrap();
+        assert_eq!(loaded.services.len(), 1, "{:?}", loaded.errors);
+        assert_eq!(loaded.errors.len(), 1);
+        assert_eq!((loaded.errors[0].document, loaded.errors[0].line), (2, 5));
     }
 
     #[test]
