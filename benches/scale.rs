@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::dns::{addresses, query, udp_message};
 use support::fake_api::FakeApi;
 use support::server::ServerProcess;
@@ -35,18 +35,7 @@ fn ip_of(n: u32) -> String {
     format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
 }
 
-fn pod(ns: &str, name: &str, svc: &str, ip: Option<&str>, ready: bool) -> Value {
-    let mut status = json!({"phase": if ip.is_some() { "Running" } else { "Pending" },
-        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]});
-    if let Some(ip) = ip {
-        status["podIP"] = json!(ip);
-        status["podIPs"] = json!([{"ip": ip}]);
-    }
-    json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns, "labels": {"app": svc}},
-        "spec": {"hostname": name, "subdomain": svc, "containers": [{"name": "c", "image": "x"}]},
-        "status": status})
-}
+use support::objects::statefulset_pod as pod;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 use support::dns::{addresses, query, udp_message};
@@ -63,11 +63,7 @@ fn slice(name: &str, service: &str, ips: &[&str]) -> Value {
 
 /// A ready StatefulSet-style pod of `app` with `ip`.
 fn pod(name: &str, app: &str, ip: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
-        "spec": {"hostname": name, "subdomain": app, "containers": [{"name": "c", "image": "x"}]},
-        "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-            "conditions": [{"type": "Ready", "status": "True"}]}})
+    support::objects::statefulset_pod("default", name, app, Some(ip), true)
 }
 
 /// What every test starts from: the steady objects behind [`STEADY`] (one of each watched kind:
@@ -275,16 +271,7 @@ impl Probe {
                     sock.send(&q.to_vec().unwrap()).await.unwrap();
                     report.queries += 1;
                     let deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
-                    // A late reply to an earlier query carries another id and is skipped.
-                    let reply = loop {
-                        match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
-                            Ok(Ok(n)) => match Message::from_vec(&buf[..n]) {
-                                Ok(m) if m.metadata.id == id => break Some(m),
-                                _ => continue,
-                            },
-                            _ => break None,
-                        }
-                    };
+                    let reply = support::dns::await_reply(&sock, &mut buf, id, deadline).await;
                     match reply {
                         None => {
                             report.timeouts += 1;

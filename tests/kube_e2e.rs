@@ -22,16 +22,7 @@ fn headless(name: &str, publish_not_ready: bool) -> Value {
 
 /// A StatefulSet-style pod of `app`; `ip` None is a Pending pod without an IP.
 fn pod(name: &str, app: &str, ip: Option<&str>, ready: bool) -> Value {
-    let mut status = json!({"phase": if ip.is_some() { "Running" } else { "Pending" },
-        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]});
-    if let Some(ip) = ip {
-        status["podIP"] = json!(ip);
-        status["podIPs"] = json!([{"ip": ip}]);
-    }
-    json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
-        "spec": {"hostname": name, "subdomain": app, "containers": [{"name": "c", "image": "x"}]},
-        "status": status})
+    support::objects::statefulset_pod("default", name, app, ip, ready)
 }
 
 struct Cluster {

@@ -343,16 +343,7 @@ async fn load(
             sock.send(&bytes).await.unwrap();
             stats.sent += 1;
             let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
-            // A late reply to an earlier, timed-out query carries another id and is skipped.
-            let reply = loop {
-                match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
-                    Ok(Ok(n)) => match Message::from_vec(&buf[..n]) {
-                        Ok(m) if m.metadata.id == id => break Some(m),
-                        _ => continue,
-                    },
-                    _ => break None,
-                }
-            };
+            let reply = support::dns::await_reply(&sock, &mut buf, id, deadline).await;
             let received = Instant::now();
             match reply {
                 Some(m) => {

@@ -199,3 +199,22 @@ pub async fn tcp_messages(server: SocketAddr, msgs: &[Message]) -> Vec<Message> 
 pub fn zone_lines(records: &[Record]) -> Vec<String> {
     records.iter().map(|r| format!("{} {} IN {} {}", r.name, r.ttl, r.record_type(), r.data)).collect()
 }
+
+/// Waits on a connected UDP socket for the reply to query `id` until `deadline`; replies to
+/// earlier (timed-out) queries carry another id and are skipped. `None` at the deadline.
+pub async fn await_reply(
+    sock: &tokio::net::UdpSocket,
+    buf: &mut [u8],
+    id: u16,
+    deadline: tokio::time::Instant,
+) -> Option<Message> {
+    loop {
+        match tokio::time::timeout_at(deadline, sock.recv(buf)).await {
+            Ok(Ok(n)) => match Message::from_vec(&buf[..n]) {
+                Ok(m) if m.metadata.id == id => return Some(m),
+                _ => continue,
+            },
+            _ => return None,
+        }
+    }
+}

@@ -4,5 +4,6 @@
 
 pub mod dns;
 pub mod fake_api;
+pub mod objects;
 pub mod server;
 pub mod yaml;
