@@ -25,8 +25,10 @@ fn zones() -> Zones {
         for p in 0..10u32 {
             let ip = std::net::Ipv4Addr::new(10, (s >> 8) as u8, (s & 0xff) as u8, p as u8 + 1);
             all.v4.push(ip);
-            names
-                .push((format!("web-{p}.svc-{s}.default.svc").into(), NameData { v4: vec![ip], ..Default::default() }));
+            names.push((
+                format!("web-{p}.svc-{s}.default.svc").into(),
+                NameData { v4: [ip].into_iter().collect(), ..Default::default() },
+            ));
         }
         names.push((format!("svc-{s}.default.svc").into(), all));
         index

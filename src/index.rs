@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use dashmap::DashMap;
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
+use smallvec::SmallVec;
 
 use crate::model::ObjectKey;
 
@@ -36,12 +37,14 @@ pub struct SrvData {
 }
 
 /// What one name answers. All empty: the name exists but has no data (an empty non-terminal).
+/// The address lists hold up to two addresses inline, so that a pod's name (one address per
+/// family) is rebuilt from its compact index entry without an allocation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NameData {
     /// A records, in a stable order, without duplicates.
-    pub v4: Vec<Ipv4Addr>,
+    pub v4: SmallVec<[Ipv4Addr; 2]>,
     /// AAAA records, in a stable order, without duplicates.
-    pub v6: Vec<Ipv6Addr>,
+    pub v6: SmallVec<[Ipv6Addr; 1]>,
     /// A CNAME target (ExternalName Services, absolute); when set, no other data is held. Boxed:
     /// a `Name` is large and almost every entry has none.
     pub cname: Option<Box<Name>>,
@@ -53,6 +56,77 @@ impl NameData {
     /// True when the name holds no record at all.
     pub fn is_empty(&self) -> bool {
         self.v4.is_empty() && self.v6.is_empty() && self.cname.is_none() && self.srv.is_empty()
+    }
+}
+
+/// A name's data as the index holds it: most names are a pod's, holding one IPv4 address, or
+/// empty non-terminals; those are held inline in the map, without a separate allocation.
+#[derive(Debug, Clone)]
+enum Stored {
+    /// No data (an empty non-terminal).
+    Empty,
+    /// One A record and nothing else.
+    A(Ipv4Addr),
+    /// Anything else.
+    Data(Arc<NameData>),
+}
+
+impl Stored {
+    fn new(data: NameData) -> Self {
+        if data.is_empty() {
+            Stored::Empty
+        } else if data.v4.len() == 1 && data.v6.is_empty() && data.srv.is_empty() && data.cname.is_none() {
+            Stored::A(data.v4[0])
+        } else {
+            Stored::Data(Arc::new(data))
+        }
+    }
+
+    fn found(&self) -> Found {
+        match self {
+            Stored::Empty => Found::Owned(NameData::default()),
+            Stored::A(ip) => {
+                let mut v4 = SmallVec::new();
+                v4.push(*ip); // inline: no allocation
+                Found::Owned(NameData { v4, ..Default::default() })
+            }
+            Stored::Data(d) => Found::Shared(Arc::clone(d)),
+        }
+    }
+
+    fn same_as(&self, data: &NameData) -> bool {
+        match self {
+            Stored::Empty => data.is_empty(),
+            Stored::A(ip) => *data.v4 == [*ip] && data.v6.is_empty() && data.srv.is_empty() && data.cname.is_none(),
+            Stored::Data(d) => **d == *data,
+        }
+    }
+}
+
+/// A looked-up name's data: shared with the index, or rebuilt (on the stack, without an
+/// allocation) from a compact entry. Dereferences to [`NameData`].
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// Held by the index.
+    Shared(Arc<NameData>),
+    /// Rebuilt from a compact entry, or computed rather than stored.
+    Owned(NameData),
+}
+
+impl std::ops::Deref for Found {
+    type Target = NameData;
+
+    fn deref(&self) -> &NameData {
+        match self {
+            Found::Shared(d) => d,
+            Found::Owned(d) => d,
+        }
+    }
+}
+
+impl From<NameData> for Found {
+    fn from(data: NameData) -> Self {
+        Found::Owned(data)
     }
 }
 
@@ -102,7 +176,7 @@ impl Owner {
 pub struct Index {
     /// Keys are shared (`Arc<str>`) with the owners' bookkeeping, SRV targets and PTR lists, so
     /// each name's text is held once.
-    names: DashMap<Arc<str>, Arc<NameData>>,
+    names: DashMap<Arc<str>, Stored>,
     ptrs: DashMap<IpAddr, PtrTargets>,
     /// Reverse-tree networks (octet/nibble aligned) with at least one PTR address below them:
     /// the empty non-terminals of the reverse zones.
@@ -151,7 +225,7 @@ impl Index {
     /// Unix time so that it also grows across restarts.
     pub fn new(filter_namespaces_by_labels: bool) -> Self {
         let names = DashMap::new();
-        names.insert("svc".into(), Arc::new(NameData::default()));
+        names.insert("svc".into(), Stored::Empty);
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(1);
         Self {
@@ -166,10 +240,10 @@ impl Index {
         }
     }
 
-    /// Looks a zone-relative key up. The value is copied out (an `Arc`), so no lock is held after
-    /// this returns.
-    pub fn lookup(&self, key: &str) -> Option<Arc<NameData>> {
-        self.names.get(key).map(|r| Arc::clone(r.value()))
+    /// Looks a zone-relative key up. The value is copied out (an `Arc`, or the compact data
+    /// itself), so no lock is held after this returns.
+    pub fn lookup(&self, key: &str) -> Option<Found> {
+        self.names.get(key).map(|r| r.value().found())
     }
 
     /// The zone-relative names `ip` points at, best first.
@@ -204,7 +278,7 @@ impl Index {
     pub fn counts_by_kind(&self) -> [(&'static str, usize); 6] {
         let (mut a, mut aaaa, mut srv, mut cname, mut ent) = (0, 0, 0, 0, 0);
         for entry in self.names.iter() {
-            let d = entry.value();
+            let d = entry.value().found();
             a += usize::from(!d.v4.is_empty());
             aaaa += usize::from(!d.v6.is_empty());
             srv += usize::from(!d.srv.is_empty());
@@ -270,11 +344,11 @@ impl Index {
         let mut keys: Vec<Arc<str>> = Vec::with_capacity(names.len());
         for (key, data) in names {
             // Keep the key the map already holds, so the text stays shared after a republish.
-            let existing = self.names.get(&*key).map(|old| (old.key().clone(), **old.value() == data));
+            let existing = self.names.get(&*key).map(|old| (old.key().clone(), old.value().same_as(&data)));
             match existing {
                 Some((held, true)) => keys.push(held),
                 _ => {
-                    self.names.insert(key.clone(), Arc::new(data));
+                    self.names.insert(key.clone(), Stored::new(data));
                     changed = true;
                     keys.push(key);
                 }
@@ -299,7 +373,7 @@ impl Index {
                 let count = owners.per_namespace.entry(owner.namespace_key()).or_insert(0);
                 *count += 1;
                 if *count == 1 {
-                    self.names.insert(owner.namespace_key().into(), Arc::new(NameData::default()));
+                    self.names.insert(owner.namespace_key().into(), Stored::Empty);
                 }
                 Box::default()
             }
@@ -406,7 +480,7 @@ mod tests {
     use super::*;
 
     fn v4(ip: &str) -> NameData {
-        NameData { v4: vec![ip.parse().unwrap()], ..Default::default() }
+        NameData { v4: [ip.parse().unwrap()].into_iter().collect(), ..Default::default() }
     }
 
     fn svc(ns: &str, name: &str) -> Owner {
@@ -441,6 +515,36 @@ mod tests {
         assert!(idx.publish(&s, names(&[("b.nginx.default.svc", "10.0.0.2")])));
         assert!(idx.lookup("a.nginx.default.svc").is_none());
         assert_eq!(idx.lookup("b.nginx.default.svc").unwrap().v4[0].to_string(), "10.0.0.2");
+    }
+
+    #[test]
+    fn compact_entries_read_back_as_published_and_compare_equal_on_republish() {
+        let idx = Index::new(false);
+        let s = svc("default", "nginx");
+        let one = v4("10.0.0.1");
+        let two =
+            NameData { v4: ["10.0.0.1", "10.0.0.2"].iter().map(|ip| ip.parse().unwrap()).collect(), ..one.clone() };
+        let dual = NameData { v6: ["fd00::1".parse().unwrap()].into_iter().collect(), ..one.clone() };
+        let srv = NameData {
+            srv: vec![SrvData { priority: 0, weight: 100, port: 80, target: "a.nginx.default.svc".into() }],
+            ..one.clone()
+        };
+        let all = [("a", one), ("b", two), ("c", dual), ("d", srv), ("e", NameData::default())];
+        let published = || Published {
+            names: all.iter().map(|(k, d)| (format!("{k}.nginx.default.svc").into(), d.clone())).collect(),
+            ptrs: vec![],
+        };
+        assert!(idx.publish(&s, published()));
+        for (k, d) in &all {
+            assert_eq!(*idx.lookup(&format!("{k}.nginx.default.svc")).unwrap(), *d, "{k}");
+        }
+        assert!(matches!(idx.names.get("a.nginx.default.svc").unwrap().value(), Stored::A(_)));
+        assert!(matches!(idx.names.get("e.nginx.default.svc").unwrap().value(), Stored::Empty));
+        assert!(!idx.publish(&s, published()), "every entry compares equal to its data");
+        let mut changed = published();
+        changed.names[0].1 = v4("10.0.0.9");
+        assert!(idx.publish(&s, changed));
+        assert_eq!(idx.lookup("a.nginx.default.svc").unwrap().v4[..], ["10.0.0.9".parse::<Ipv4Addr>().unwrap()]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! not change keep answering throughout.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -18,7 +19,9 @@ use crate::config::{Config, EndpointsFrom, PodsMode};
 use crate::index::{Index, Owner};
 use crate::model::records::{RecordOptions, pod_records, service_records};
 use crate::model::selector::LabelFilter;
-use crate::model::{Endpoint, Labels, NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, ServiceKind, SliceInfo};
+use crate::model::{
+    ContainerPort, Endpoint, Labels, NamespaceInfo, ObjectKey, PodFacts, PodInfo, ServiceInfo, ServiceKind, SliceInfo,
+};
 
 /// A change to one kind of object.
 #[derive(Debug, Clone)]
@@ -167,14 +170,16 @@ pub struct State {
     /// Namespace labels (only with the `namespace-labels` option).
     namespaces: HashMap<String, BTreeMap<String, String>>,
     services: HashMap<ObjectKey, ServiceInfo>,
-    pods: HashMap<ObjectKey, PodInfo>,
-    /// Pod names per namespace, to find a new Service's pods.
-    pods_by_ns: HashMap<String, BTreeSet<String>>,
+    /// Pods by namespace, then name (a new Service finds its pods in its namespace's map). The
+    /// names are shared with the Services' member lists.
+    pods: HashMap<Arc<str>, HashMap<Arc<str>, PodFacts>>,
+    /// What many pods hold alike, held once.
+    shared: Shared,
     slices: HashMap<ObjectKey, SliceInfo>,
     /// Slice names per owning Service.
     slices_by_service: HashMap<ObjectKey, BTreeSet<String>>,
-    /// Pods selected by each Service (pods mode only).
-    members: HashMap<ObjectKey, BTreeSet<String>>,
+    /// Pods selected by each Service (pods mode only), sorted by name.
+    members: HashMap<ObjectKey, Vec<Arc<str>>>,
     /// Services by (namespace, first selector key, value): candidates for a pod with that label.
     by_selector: HashMap<(String, String, String), BTreeSet<String>>,
     /// Services whose names must be recomputed at the next flush.
@@ -203,7 +208,7 @@ impl State {
             namespaces: HashMap::new(),
             services: HashMap::new(),
             pods: HashMap::new(),
-            pods_by_ns: HashMap::new(),
+            shared: Shared::default(),
             slices: HashMap::new(),
             slices_by_service: HashMap::new(),
             members: HashMap::new(),
@@ -249,8 +254,8 @@ impl State {
         let svcs: Vec<ObjectKey> = self.services.keys().filter(|k| k.namespace == namespace).cloned().collect();
         self.dirty.extend(svcs);
         if self.opts.pods_verified {
-            for name in self.pods_by_ns.get(namespace).into_iter().flatten() {
-                self.dirty_pods.insert(ObjectKey::new(namespace, name.clone()));
+            for name in self.pods.get(namespace).into_iter().flat_map(HashMap::keys) {
+                self.dirty_pods.insert(ObjectKey::new(namespace, &**name));
             }
         }
     }
@@ -273,7 +278,7 @@ impl State {
                 Self::apply_pod,
                 Self::delete_pod,
                 |p| p.key.clone(),
-                |st| st.pods.keys().cloned().collect(),
+                |st| st.pods.iter().flat_map(|(ns, m)| m.keys().map(|n| ObjectKey::new(&**ns, &**n))).collect(),
             ),
             SourceEvent::Slice(c) => self.change(
                 KIND_SLICES,
@@ -390,9 +395,9 @@ impl State {
 
     fn recompute_pod(&mut self, key: &ObjectKey) -> bool {
         let owner = Owner::Pod(key.clone());
-        match self.pods.get(key) {
+        match self.pod(&key.namespace, &key.name) {
             Some(pod) if self.opts.pods_verified && self.visible(&key.namespace) => {
-                self.index.publish(&owner, pod_records(pod, &self.opts.records))
+                self.index.publish(&owner, pod_records(&key.namespace, pod, &self.opts.records))
             }
             _ => self.index.withdraw(&owner),
         }
@@ -415,21 +420,18 @@ impl State {
             {
                 let first = sel.iter().next().expect("selectors are non-empty");
                 self.by_selector
-                    .entry((key.namespace.clone(), first.0.clone(), first.1.clone()))
+                    .entry((key.namespace.clone(), first.0.to_owned(), first.1.to_owned()))
                     .or_default()
                     .insert(key.name.clone());
-                let members: BTreeSet<String> = self
-                    .pods_by_ns
-                    .get(&key.namespace)
+                let mut members: Vec<Arc<str>> = self
+                    .pods
+                    .get(key.namespace.as_str())
                     .into_iter()
                     .flatten()
-                    .filter(|name| {
-                        self.pods
-                            .get(&ObjectKey::new(key.namespace.clone(), (*name).clone()))
-                            .is_some_and(|p| p.matches(sel))
-                    })
-                    .cloned()
+                    .filter(|(_, pod)| pod.matches(sel))
+                    .map(|(name, _)| name.clone())
                     .collect();
+                members.sort_unstable();
                 self.members.insert(key.clone(), members);
             }
         }
@@ -439,7 +441,7 @@ impl State {
 
     fn unindex_selector(&mut self, svc: &ServiceInfo) {
         if let Some((k, v)) = svc.selector.as_ref().and_then(|s| s.iter().next()) {
-            let slot = (svc.key.namespace.clone(), k.clone(), v.clone());
+            let slot = (svc.key.namespace.clone(), k.to_owned(), v.to_owned());
             if let Some(set) = self.by_selector.get_mut(&slot) {
                 set.remove(&svc.key.name);
                 if set.is_empty() {
@@ -466,28 +468,49 @@ impl State {
         }
     }
 
+    /// The pod `namespace/name`.
+    fn pod(&self, namespace: &str, name: &str) -> Option<&PodFacts> {
+        self.pods.get(namespace).and_then(|m| m.get(name))
+    }
+
     fn apply_pod(&mut self, pod: PodInfo) {
-        let key = pod.key.clone();
-        let old = self.pods.get(&key);
-        if old == Some(&pod) {
+        let PodInfo { key, facts } = pod;
+        let held = self.pods.get(key.namespace.as_str()).and_then(|m| m.get_key_value(key.name.as_str()));
+        if held.is_some_and(|(_, old)| *old == facts) {
             return;
         }
+        let name: Arc<str> = held.map_or_else(|| Arc::from(key.name.as_str()), |(name, _)| name.clone());
+        let old_labels = held.map(|(_, old)| old.labels.clone());
+        let facts = self.shared.intern(facts, &name);
         let mut cands = BTreeSet::new();
-        if let Some(old) = old {
-            self.candidates(&key.namespace, &old.labels, &mut cands);
+        if let Some(old) = &old_labels {
+            self.candidates(&key.namespace, old, &mut cands);
         }
-        self.candidates(&key.namespace, &pod.labels, &mut cands);
+        self.candidates(&key.namespace, &facts.labels, &mut cands);
         for svc_name in cands {
             let svc_key = ObjectKey::new(key.namespace.clone(), svc_name);
             let Some(sel) = self.services.get(&svc_key).and_then(|s| s.selector.as_ref()) else {
                 continue;
             };
-            let selected = pod.matches(sel);
+            let selected = facts.matches(sel);
             let members = self.members.entry(svc_key.clone()).or_default();
-            let was = if selected { !members.insert(key.name.clone()) } else { members.remove(&key.name) };
+            let was = match members.binary_search(&name) {
+                Ok(i) => {
+                    if !selected {
+                        members.remove(i);
+                    }
+                    true
+                }
+                Err(i) => {
+                    if selected {
+                        members.insert(i, name.clone());
+                    }
+                    false
+                }
+            };
             if selected || was {
                 if self.live
-                    && let Some(at) = pod.changed_at
+                    && let Some(at) = facts.changed_at
                 {
                     let slot = self.triggers.entry(svc_key.clone()).or_insert((at, "pods"));
                     slot.0 = slot.0.min(at);
@@ -495,31 +518,40 @@ impl State {
                 self.dirty.insert(svc_key);
             }
         }
-        self.pods_by_ns.entry(key.namespace.clone()).or_default().insert(key.name.clone());
         if self.opts.pods_verified {
             self.dirty_pods.insert(key.clone());
         }
-        self.pods.insert(key, pod);
+        match self.pods.get_mut(key.namespace.as_str()) {
+            Some(m) => {
+                m.insert(name, facts);
+            }
+            None => {
+                self.pods.insert(key.namespace.as_str().into(), HashMap::from([(name, facts)]));
+            }
+        }
     }
 
     fn delete_pod(&mut self, key: &ObjectKey) {
-        let Some(old) = self.pods.remove(key) else {
+        let Some(ns_pods) = self.pods.get_mut(key.namespace.as_str()) else {
             return;
         };
+        let Some((name, old)) = ns_pods.remove_entry(key.name.as_str()) else {
+            return;
+        };
+        if ns_pods.is_empty() {
+            self.pods.remove(key.namespace.as_str());
+        }
         if self.opts.pods_verified {
             self.dirty_pods.insert(key.clone());
-        }
-        if let Some(set) = self.pods_by_ns.get_mut(&key.namespace) {
-            set.remove(&key.name);
-            if set.is_empty() {
-                self.pods_by_ns.remove(&key.namespace);
-            }
         }
         let mut cands = BTreeSet::new();
         self.candidates(&key.namespace, &old.labels, &mut cands);
         for svc_name in cands {
             let svc_key = ObjectKey::new(key.namespace.clone(), svc_name);
-            if self.members.get_mut(&svc_key).is_some_and(|m| m.remove(&key.name)) {
+            if let Some(members) = self.members.get_mut(&svc_key)
+                && let Ok(i) = members.binary_search(&name)
+            {
+                members.remove(i);
                 self.dirty.insert(svc_key);
             }
         }
@@ -580,8 +612,8 @@ impl State {
         let mut out = Vec::new();
         if self.uses_pods(svc) {
             for name in self.members.get(&svc.key).into_iter().flatten() {
-                if let Some(pod) = self.pods.get(&ObjectKey::new(svc.key.namespace.clone(), name.clone())) {
-                    out.extend(pod.endpoints_for(svc));
+                if let Some(pod) = self.pod(&svc.key.namespace, name) {
+                    out.extend(pod.endpoints_for(&svc.key.namespace, name, svc));
                 }
             }
         } else {
@@ -606,6 +638,62 @@ impl State {
                 self.index.publish(&owner, published)
             }
             _ => self.index.withdraw(&owner),
+        }
+    }
+}
+
+/// Values many objects hold alike, each held once: a StatefulSet's pods share their labels,
+/// subdomain and container ports. A value nobody else holds any more is dropped at the next
+/// sweep, which runs once as many values have been interned since the last one as the set holds
+/// (amortised O(1) per value).
+#[derive(Debug)]
+struct Interner<T: ?Sized> {
+    set: HashSet<Arc<T>>,
+    since_sweep: usize,
+}
+
+impl<T: ?Sized> Default for Interner<T> {
+    fn default() -> Self {
+        Self { set: HashSet::new(), since_sweep: 0 }
+    }
+}
+
+impl<T: ?Sized + Eq + Hash> Interner<T> {
+    /// The held value equal to `value`, or `value` itself, now held.
+    fn intern(&mut self, value: Arc<T>) -> Arc<T> {
+        self.since_sweep += 1;
+        if self.since_sweep > self.set.len().max(1024) {
+            self.set.retain(|v| Arc::strong_count(v) > 1);
+            self.since_sweep = 0;
+        }
+        match self.set.get(&value) {
+            Some(held) => held.clone(),
+            None => {
+                self.set.insert(value.clone());
+                value
+            }
+        }
+    }
+}
+
+/// The interners of what pods share.
+#[derive(Debug, Default)]
+struct Shared {
+    labels: Interner<Labels>,
+    text: Interner<str>,
+    ports: Interner<[ContainerPort]>,
+}
+
+impl Shared {
+    /// `facts` with its shareable parts replaced by the held ones; a hostname equal to the pod's
+    /// `name` (every StatefulSet pod's) shares the name itself.
+    fn intern(&mut self, facts: PodFacts, name: &Arc<str>) -> PodFacts {
+        PodFacts {
+            labels: self.labels.intern(facts.labels),
+            hostname: facts.hostname.map(|h| if *h == **name { name.clone() } else { h }),
+            subdomain: facts.subdomain.map(|s| self.text.intern(s)),
+            container_ports: self.ports.intern(facts.container_ports),
+            ..facts
         }
     }
 }
@@ -698,6 +786,31 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
     }
 
     #[test]
+    fn pods_share_interned_labels_and_subdomains_and_unused_ones_are_swept() {
+        let (mut st, _idx) = state(EndpointsFrom::Pods);
+        sync_all(&mut st, vec![svc(NGINX)], vec![pod("web-0", "10.0.0.1", true), pod("web-1", "10.0.0.2", true)]);
+        let ns = &st.pods["default"];
+        let (a, b) = (&ns["web-0"], &ns["web-1"]);
+        assert!(Arc::ptr_eq(&a.labels, &b.labels));
+        assert!(Arc::ptr_eq(a.subdomain.as_ref().unwrap(), b.subdomain.as_ref().unwrap()));
+        let (name, facts) = ns.get_key_value("web-0").unwrap();
+        assert!(Arc::ptr_eq(name, facts.hostname.as_ref().unwrap()), "hostname = name shares the name");
+        // Relabel both pods, then intern enough other values to trigger a sweep.
+        for p in ["web-0", "web-1"] {
+            let mut moved = pod(p, "10.0.0.1", true);
+            moved.facts.labels = Arc::new(Labels::from(BTreeMap::from([("app".to_owned(), "other".to_owned())])));
+            st.handle(SourceEvent::Pod(Change::Apply(moved)));
+        }
+        let interned = |st: &State, app: &str| st.shared.labels.set.iter().any(|l| l.get("app") == Some(app));
+        assert!(interned(&st, "nginx"), "not swept yet");
+        for i in 0..1100 {
+            st.shared.labels.intern(Arc::new(Labels::from(BTreeMap::from([("n".to_owned(), i.to_string())]))));
+        }
+        assert!(!interned(&st, "nginx"), "no pod holds it any more");
+        assert!(interned(&st, "other"));
+    }
+
+    #[test]
     fn relist_removes_objects_that_were_not_relisted() {
         let (mut st, idx) = state(EndpointsFrom::Pods);
         sync_all(&mut st, vec![svc(NGINX)], vec![pod("web-0", "10.0.0.1", true), pod("web-1", "10.0.0.2", true)]);
@@ -716,7 +829,7 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
         let (mut st, idx) = state(EndpointsFrom::Pods);
         sync_all(&mut st, vec![svc(NGINX)], vec![pod("web-0", "10.0.0.1", true)]);
         let mut moved = pod("web-0", "10.0.0.1", true);
-        moved.labels = Labels::from(BTreeMap::from([("app".to_owned(), "other".to_owned())]));
+        moved.facts.labels = Arc::new(Labels::from(BTreeMap::from([("app".to_owned(), "other".to_owned())])));
         st.handle(SourceEvent::Pod(Change::Apply(moved)));
         st.flush();
         assert_eq!(a(&idx, "nginx.default.svc"), None);

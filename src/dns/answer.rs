@@ -14,7 +14,7 @@ use ipnet::IpNet;
 
 use crate::config::{PodsMode, PtrMode, Ttls, ZoneSpec};
 use crate::dns::reverse::{ip_of_ptr_name, net_of_reverse_zone};
-use crate::index::{Index, NameData, relative_key};
+use crate::index::{Found, Index, NameData, relative_key};
 use crate::model::records::undash_ip;
 
 /// SOA timers, as CoreDNS's `kubernetes` plugin sets them (refresh 2h, retry 30m, expire 24h).
@@ -234,7 +234,7 @@ impl Zones {
 
     /// The data at a forward key: the index, plus the names computed rather than stored
     /// (`dns-version`, insecure pod records and the `pod` non-terminals).
-    fn resolve(&self, key: &str) -> Option<Arc<NameData>> {
+    fn resolve(&self, key: &str) -> Option<Found> {
         let labels: Vec<&str> = key.split('.').collect();
         if labels.last() == Some(&"pod") {
             return self.resolve_pod(key, &labels);
@@ -249,11 +249,11 @@ impl Zones {
 
     /// Pod records, CoreDNS `pods` semantics: disabled, insecure (any well-formed dashed IP),
     /// verified (a pod with that IP in that namespace, published by the reconciler).
-    fn resolve_pod(&self, key: &str, labels: &[&str]) -> Option<Arc<NameData>> {
+    fn resolve_pod(&self, key: &str, labels: &[&str]) -> Option<Found> {
         match (self.settings.pods, labels.len()) {
             (PodsMode::Disabled, _) => None,
-            (_, 1) => Some(Arc::new(NameData::default())),
-            (PodsMode::Insecure, 2) => self.namespace_exposed(labels[0]).then(|| Arc::new(NameData::default())),
+            (_, 1) => Some(NameData::default().into()),
+            (PodsMode::Insecure, 2) => self.namespace_exposed(labels[0]).then(|| NameData::default().into()),
             (PodsMode::Insecure, 3) if self.namespace_exposed(labels[1]) => {
                 let ip = undash_ip(labels[0])?;
                 let mut data = NameData::default();
@@ -261,7 +261,7 @@ impl Zones {
                     IpAddr::V4(v4) => data.v4.push(v4),
                     IpAddr::V6(v6) => data.v6.push(v6),
                 }
-                Some(Arc::new(data))
+                Some(data.into())
             }
             (PodsMode::Insecure, _) => None,
             (PodsMode::Verified, _) => self.index.lookup(key),

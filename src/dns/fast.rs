@@ -300,7 +300,7 @@ mod tests {
                     ("big.nginx.default.svc".into(), ips(120)),
                     (
                         "v6.nginx.default.svc".into(),
-                        NameData { v6: vec!["fd00::5".parse().unwrap()], ..Default::default() },
+                        NameData { v6: vec!["fd00::5".parse().unwrap()].into(), ..Default::default() },
                     ),
                     (
                         "ext.nginx.default.svc".into(),

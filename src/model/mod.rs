@@ -10,6 +10,7 @@ pub mod selector;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -71,7 +72,7 @@ pub struct ServiceInfo {
     pub kind: ServiceKind,
     /// The label selector; `None` (or empty, which the API server drops) means the endpoints come
     /// from EndpointSlices written by someone else.
-    pub selector: Option<BTreeMap<String, String>>,
+    pub selector: Option<Labels>,
     /// `spec.publishNotReadyAddresses`: not-ready endpoints are published too.
     pub publish_not_ready: bool,
     /// `spec.ports`.
@@ -103,7 +104,7 @@ pub enum TargetPort {
 }
 
 /// A named container port of a Pod.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ContainerPort {
     /// Its name.
     pub name: String,
@@ -192,7 +193,7 @@ impl ServiceInfo {
                 })
             })
             .collect();
-        let selector = spec.selector.filter(|s| !s.is_empty());
+        let selector = spec.selector.filter(|s| !s.is_empty()).map(Labels::from);
         Ok(Self {
             key,
             kind,
@@ -206,7 +207,7 @@ impl ServiceInfo {
 
 /// Labels in a compact form: sorted `(key, value)` pairs in one allocation. A pod's labels are
 /// held for every pod in the cluster, and a `BTreeMap` costs a whole node even for one label.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Labels(Box<[(Box<str>, Box<str>)]>);
 
 impl Labels {
@@ -219,6 +220,11 @@ impl Labels {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (&**k, &**v))
     }
+
+    /// True when there is no label.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl From<BTreeMap<String, String>> for Labels {
@@ -228,30 +234,74 @@ impl From<BTreeMap<String, String>> for Labels {
     }
 }
 
-/// A Pod, as much as the EndpointSlice controller's rules need.
+/// A pod's addresses (`status.podIPs`), in the pod's order. The API server accepts at most one
+/// address per family (pod status validation, `validatePodIPs`), so two slots hold every valid
+/// pod without an allocation; a third address, which the API server would have refused, is
+/// ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PodIps([Option<IpAddr>; 2]);
+
+impl PodIps {
+    /// The addresses, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &IpAddr> {
+        self.0.iter().flatten()
+    }
+
+    /// True while the pod has no address.
+    pub fn is_empty(&self) -> bool {
+        self.0[0].is_none()
+    }
+}
+
+impl FromIterator<IpAddr> for PodIps {
+    /// The first two distinct addresses.
+    fn from_iter<I: IntoIterator<Item = IpAddr>>(iter: I) -> Self {
+        let mut slots = [None; 2];
+        for ip in iter {
+            if slots[0].is_none() {
+                slots[0] = Some(ip);
+            } else if slots[0] != Some(ip) {
+                slots[1] = Some(ip);
+                break;
+            }
+        }
+        Self(slots)
+    }
+}
+
+/// What decides a pod's endpoints: everything of a Pod the EndpointSlice controller's rules read,
+/// except its namespace and name. The reconciler holds one per pod in the cluster, so the parts
+/// that many pods share (labels, subdomain, container ports) are `Arc`s it interns.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodInfo {
-    /// Namespace and name.
-    pub key: ObjectKey,
+pub struct PodFacts {
     /// `metadata.labels`, matched against Service selectors.
-    pub labels: Labels,
+    pub labels: Arc<Labels>,
     /// `status.podIPs` (or `status.podIP`), parsed; empty while the pod has no IP.
-    pub ips: Vec<IpAddr>,
+    pub ips: PodIps,
     /// `spec.hostname`.
-    pub hostname: Option<String>,
+    pub hostname: Option<Arc<str>>,
     /// `spec.subdomain`.
-    pub subdomain: Option<String>,
+    pub subdomain: Option<Arc<str>>,
+    /// Named container ports, sorted, to resolve named `targetPort`s.
+    pub container_ports: Arc<[ContainerPort]>,
+    /// When the pod last changed in a way that matters here, in Unix milliseconds: its latest
+    /// condition transition, creation or deletion time (for the programming-latency metric).
+    pub changed_at: Option<i64>,
     /// Phase is Succeeded or Failed: never an endpoint.
     pub terminal: bool,
     /// The Ready condition is True.
     pub ready_condition: bool,
     /// `metadata.deletionTimestamp` is set.
     pub terminating: bool,
-    /// Named container ports, to resolve named `targetPort`s.
-    pub container_ports: Vec<ContainerPort>,
-    /// When the pod last changed in a way that matters here, in Unix milliseconds: its latest
-    /// condition transition, creation or deletion time (for the programming-latency metric).
-    pub changed_at: Option<i64>,
+}
+
+/// A Pod, as much as the EndpointSlice controller's rules need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodInfo {
+    /// Namespace and name.
+    pub key: ObjectKey,
+    /// Everything else.
+    pub facts: PodFacts,
 }
 
 impl PodInfo {
@@ -259,15 +309,14 @@ impl PodInfo {
     pub fn from_k8s(pod: &Pod) -> Result<Self, ModelError> {
         let key = key_of(&pod.metadata)?;
         let status = pod.status.as_ref();
-        let mut ips: Vec<IpAddr> = Vec::new();
-        if let Some(list) = status.and_then(|s| s.pod_ips.as_ref()) {
-            ips.extend(list.iter().filter_map(|p| p.ip.parse::<IpAddr>().ok()));
-        }
-        if let Some(ip) = status.and_then(|s| s.pod_ip.as_deref()).and_then(|s| s.parse().ok())
-            && !ips.contains(&ip)
-        {
-            ips.insert(0, ip);
-        }
+        // `status.podIP` is `podIPs[0]` (Pod API docs); it leads even in the odd case of a
+        // status naming it only there.
+        let ips: PodIps = status
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|s| s.parse::<IpAddr>().ok())
+            .into_iter()
+            .chain(status.and_then(|s| s.pod_ips.as_ref()).into_iter().flatten().filter_map(|p| p.ip.parse().ok()))
+            .collect();
         let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
         let ready_condition = status
             .and_then(|s| s.conditions.as_ref())
@@ -295,36 +344,47 @@ impl PodInfo {
             .chain(pod.metadata.deletion_timestamp.as_ref())
             .map(|t| t.0.as_millisecond())
             .max();
+        let text = |s: Option<&String>| s.filter(|h| !h.is_empty()).map(|h| Arc::from(h.as_str()));
         Ok(Self {
             key,
-            labels: Labels::from(pod.metadata.labels.clone().unwrap_or_default()),
-            ips,
-            hostname: spec.and_then(|s| s.hostname.clone()).filter(|h| !h.is_empty()),
-            subdomain: spec.and_then(|s| s.subdomain.clone()).filter(|h| !h.is_empty()),
-            terminal: phase == "Succeeded" || phase == "Failed",
-            ready_condition,
-            terminating: pod.metadata.deletion_timestamp.is_some(),
-            container_ports,
-            changed_at,
+            facts: PodFacts {
+                labels: Arc::new(Labels::from(pod.metadata.labels.clone().unwrap_or_default())),
+                ips,
+                hostname: text(spec.and_then(|s| s.hostname.as_ref())),
+                subdomain: text(spec.and_then(|s| s.subdomain.as_ref())),
+                container_ports: container_ports.into(),
+                changed_at,
+                terminal: phase == "Succeeded" || phase == "Failed",
+                ready_condition,
+                terminating: pod.metadata.deletion_timestamp.is_some(),
+            },
         })
     }
 
+    /// The endpoints this pod contributes to `svc` (see [`PodFacts::endpoints_for`]).
+    pub fn endpoints_for(&self, svc: &ServiceInfo) -> Vec<Endpoint> {
+        self.facts.endpoints_for(&self.key.namespace, &self.key.name, svc)
+    }
+}
+
+impl PodFacts {
     /// Whether this pod is selected by `selector` (every pair must match, as for a Service).
-    pub fn matches(&self, selector: &BTreeMap<String, String>) -> bool {
-        !selector.is_empty() && selector.iter().all(|(k, v)| self.labels.get(k) == Some(v.as_str()))
+    pub fn matches(&self, selector: &Labels) -> bool {
+        !selector.is_empty() && selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
     }
 
-    /// The endpoints this pod contributes to `svc`, by the EndpointSlice controller's rules
-    /// (kubernetes pkg/controller/endpointslice, `podToEndpoint` and `ShouldPodBeInEndpoints`):
-    /// no IP or a terminal phase: none; `ready = publishNotReadyAddresses || (Ready && !terminating)`;
-    /// the hostname is `spec.hostname` only when `spec.subdomain` equals the Service's name.
-    pub fn endpoints_for(&self, svc: &ServiceInfo) -> Vec<Endpoint> {
-        if self.terminal || self.ips.is_empty() || self.key.namespace != svc.key.namespace {
+    /// The endpoints pod `namespace/name` contributes to `svc`, by the EndpointSlice
+    /// controller's rules (kubernetes pkg/controller/endpointslice, `podToEndpoint` and
+    /// `ShouldPodBeInEndpoints`): no IP or a terminal phase: none;
+    /// `ready = publishNotReadyAddresses || (Ready && !terminating)`; the hostname is
+    /// `spec.hostname` only when `spec.subdomain` equals the Service's name.
+    pub fn endpoints_for(&self, namespace: &str, name: &str, svc: &ServiceInfo) -> Vec<Endpoint> {
+        if self.terminal || self.ips.is_empty() || namespace != svc.key.namespace {
             return Vec::new();
         }
         let ready = svc.publish_not_ready || (self.ready_condition && !self.terminating);
         let hostname = match (&self.hostname, &self.subdomain) {
-            (Some(h), Some(sub)) if *sub == svc.key.name => Some(h.clone()),
+            (Some(h), Some(sub)) if **sub == *svc.key.name => Some(h.to_string()),
             _ => None,
         };
         // Ports as the EndpointSlice controller resolves them: a named targetPort must name a
@@ -349,7 +409,7 @@ impl PodInfo {
                 ip: *ip,
                 hostname: hostname.clone(),
                 ready,
-                pod_name: Some(self.key.name.clone()),
+                pod_name: Some(name.to_owned()),
                 ports: ports.clone(),
             })
             .collect()
@@ -475,6 +535,25 @@ status: {phase: Running, podIP: 10.244.1.5, conditions: [{type: Ready, status: '
                 ports: vec![]
             }]
         );
+    }
+
+    #[test]
+    fn pod_ips_keep_the_first_two_distinct_addresses_with_pod_ip_first() {
+        let ips = |list: &[&str]| -> Vec<String> {
+            list.iter()
+                .map(|s| s.parse::<IpAddr>().unwrap())
+                .collect::<PodIps>()
+                .iter()
+                .map(|ip| ip.to_string())
+                .collect()
+        };
+        assert_eq!(ips(&[]), Vec::<String>::new());
+        assert_eq!(ips(&["10.0.0.1", "10.0.0.1", "fd00::1"]), ["10.0.0.1", "fd00::1"]);
+        assert_eq!(ips(&["fd00::1", "10.0.0.1", "10.0.0.2"]), ["fd00::1", "10.0.0.1"]);
+        let dual =
+            READY_POD.replace("podIP: 10.244.1.5,", "podIP: 10.244.1.5, podIPs: [{ip: 10.244.1.5}, {ip: 'fd00::5'}],");
+        let got: Vec<String> = pod(&dual).facts.ips.iter().map(|ip| ip.to_string()).collect();
+        assert_eq!(got, ["10.244.1.5", "fd00::5"]);
     }
 
     #[test]

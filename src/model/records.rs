@@ -12,7 +12,7 @@ use std::sync::Arc;
 use hickory_proto::rr::Name;
 use tracing::warn;
 
-use super::{Endpoint, PodInfo, ServiceInfo, ServiceKind};
+use super::{Endpoint, PodFacts, ServiceInfo, ServiceKind};
 use crate::index::{NameData, PtrEntry, Published, SrvData};
 
 /// RFC 1035 section 2.3.4: a label is at most 63 octets.
@@ -239,13 +239,13 @@ fn finish_srv(srv: &mut [SrvData]) {
 
 /// The verified pod record of `pod`: `<dashed-ip>.<ns>.pod` for each IP, while the pod is
 /// neither terminal nor terminating (CoreDNS ignores terminating pods).
-pub fn pod_records(pod: &PodInfo, opts: &RecordOptions) -> Published {
+pub fn pod_records(namespace: &str, pod: &PodFacts, opts: &RecordOptions) -> Published {
     let mut out = Published::default();
-    if pod.terminal || pod.terminating || !valid_label(&pod.key.namespace) {
+    if pod.terminal || pod.terminating || !valid_label(namespace) {
         return out;
     }
-    for ip in &pod.ips {
-        let name = format!("{}.{}.pod", dashed_ip(ip), pod.key.namespace);
+    for ip in pod.ips.iter() {
+        let name = format!("{}.{namespace}.pod", dashed_ip(ip));
         if fits(&name, opts) {
             out.names.push((name.into(), addresses([*ip])));
         }

@@ -81,7 +81,7 @@ pub struct Fixture {
     pub src: SocketAddr,
 }
 
-fn v4(ips: &[[u8; 4]]) -> Vec<Ipv4Addr> {
+fn v4<C: FromIterator<Ipv4Addr>>(ips: &[[u8; 4]]) -> C {
     ips.iter().map(|o| Ipv4Addr::from(*o)).collect()
 }
 
@@ -127,7 +127,7 @@ impl Fixture {
         );
         let dual = NameData {
             v4: v4(&[[10, 96, 0, 30]]),
-            v6: vec!["fd00::30".parse().unwrap()],
+            v6: ["fd00::30".parse().unwrap()].into_iter().collect(),
             srv: vec![SrvData { priority: 0, weight: 100, port: 53, target: "dual.default.svc".into() }],
             ..Default::default()
         };
