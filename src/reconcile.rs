@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
@@ -20,7 +21,7 @@ use crate::index::{Index, Owner};
 use crate::model::records::{RecordOptions, pod_records, service_records};
 use crate::model::selector::LabelFilter;
 use crate::model::{
-    ContainerPort, Endpoint, Labels, NamespaceInfo, ObjectKey, PodFacts, PodInfo, ServiceInfo, ServiceKind, SliceInfo,
+    Endpoint, NamespaceInfo, ObjectKey, PodFacts, PodInfo, PodShape, ServiceInfo, ServiceKind, SliceInfo,
 };
 
 /// A change to one kind of object.
@@ -169,19 +170,22 @@ pub struct State {
     mode: EndpointsFrom,
     /// Namespace labels (only with the `namespace-labels` option).
     namespaces: HashMap<String, BTreeMap<String, String>>,
-    services: HashMap<ObjectKey, ServiceInfo>,
+    /// Boxed: a map's free slots then cost a pointer, not a whole Service.
+    services: HashMap<ObjectKey, Box<ServiceInfo>>,
     /// Pods by namespace, then name (a new Service finds its pods in its namespace's map). The
     /// names are shared with the Services' member lists.
     pods: HashMap<Arc<str>, HashMap<Arc<str>, PodFacts>>,
-    /// What many pods hold alike, held once.
-    shared: Shared,
+    /// Pod shapes (labels, hostname, subdomain, ports), each held once: a StatefulSet's pods
+    /// share one.
+    shapes: Interner<PodShape>,
     slices: HashMap<ObjectKey, SliceInfo>,
     /// Slice names per owning Service.
     slices_by_service: HashMap<ObjectKey, BTreeSet<String>>,
-    /// Pods selected by each Service (pods mode only), sorted by name.
+    /// Pods selected by each Service (pods mode only), sorted by name; no entry when none.
     members: HashMap<ObjectKey, Vec<Arc<str>>>,
-    /// Services by (namespace, first selector key, value): candidates for a pod with that label.
-    by_selector: HashMap<(String, String, String), BTreeSet<String>>,
+    /// Services by [`selector_slot`] of (namespace, first selector key, value), sorted: the
+    /// candidates for a pod with that label.
+    by_selector: HashMap<Box<str>, SmallVec<[Box<str>; 1]>>,
     /// Services whose names must be recomputed at the next flush.
     dirty: BTreeSet<ObjectKey>,
     /// Pods whose verified record must be recomputed at the next flush.
@@ -208,7 +212,7 @@ impl State {
             namespaces: HashMap::new(),
             services: HashMap::new(),
             pods: HashMap::new(),
-            shared: Shared::default(),
+            shapes: Interner::default(),
             slices: HashMap::new(),
             slices_by_service: HashMap::new(),
             members: HashMap::new(),
@@ -405,7 +409,7 @@ impl State {
 
     fn apply_service(&mut self, svc: ServiceInfo) {
         let key = svc.key.clone();
-        let old = self.services.get(&key);
+        let old = self.services.get(&key).map(|b| &**b);
         if old == Some(&svc) {
             return;
         }
@@ -418,33 +422,35 @@ impl State {
             if self.mode == EndpointsFrom::Pods
                 && let Some(sel) = &svc.selector
             {
-                let first = sel.iter().next().expect("selectors are non-empty");
-                self.by_selector
-                    .entry((key.namespace.clone(), first.0.to_owned(), first.1.to_owned()))
-                    .or_default()
-                    .insert(key.name.clone());
+                let (k, v) = sel.iter().next().expect("selectors are non-empty");
+                let names = self.by_selector.entry(selector_slot(&key.namespace, k, v)).or_default();
+                if let Err(i) = names.binary_search_by(|n| (**n).cmp(&key.name)) {
+                    names.insert(i, key.name.as_str().into());
+                }
                 let mut members: Vec<Arc<str>> = self
                     .pods
                     .get(key.namespace.as_str())
                     .into_iter()
                     .flatten()
-                    .filter(|(_, pod)| pod.matches(sel))
+                    .filter(|(name, pod)| pod.matches(name, sel))
                     .map(|(name, _)| name.clone())
                     .collect();
                 members.sort_unstable();
-                self.members.insert(key.clone(), members);
+                if !members.is_empty() {
+                    self.members.insert(key.clone(), members);
+                }
             }
         }
-        self.services.insert(key.clone(), svc);
+        self.services.insert(key.clone(), Box::new(svc));
         self.dirty.insert(key);
     }
 
     fn unindex_selector(&mut self, svc: &ServiceInfo) {
         if let Some((k, v)) = svc.selector.as_ref().and_then(|s| s.iter().next()) {
-            let slot = (svc.key.namespace.clone(), k.to_owned(), v.to_owned());
-            if let Some(set) = self.by_selector.get_mut(&slot) {
-                set.remove(&svc.key.name);
-                if set.is_empty() {
+            let slot = selector_slot(&svc.key.namespace, k, v);
+            if let Some(names) = self.by_selector.get_mut(&slot) {
+                names.retain(|n| **n != *svc.key.name);
+                if names.is_empty() {
                     self.by_selector.remove(&slot);
                 }
             }
@@ -460,10 +466,10 @@ impl State {
     }
 
     /// Services in `ns` whose first selector pair is among `labels`.
-    fn candidates(&self, ns: &str, labels: &Labels, out: &mut BTreeSet<String>) {
-        for (k, v) in labels.iter() {
-            if let Some(set) = self.by_selector.get(&(ns.to_owned(), k.to_owned(), v.to_owned())) {
-                out.extend(set.iter().cloned());
+    fn candidates<'a>(&self, ns: &str, labels: impl Iterator<Item = (&'a str, &'a str)>, out: &mut BTreeSet<String>) {
+        for (k, v) in labels {
+            if let Some(names) = self.by_selector.get(&selector_slot(ns, k, v)) {
+                out.extend(names.iter().map(|n| n.to_string()));
             }
         }
     }
@@ -480,30 +486,38 @@ impl State {
             return;
         }
         let name: Arc<str> = held.map_or_else(|| Arc::from(key.name.as_str()), |(name, _)| name.clone());
-        let old_labels = held.map(|(_, old)| old.labels.clone());
-        let facts = self.shared.intern(facts, &name);
+        let old_shape = held.map(|(_, old)| old.shape.clone());
+        let facts = PodFacts { shape: self.shapes.intern(facts.shape), ..facts };
         let mut cands = BTreeSet::new();
-        if let Some(old) = &old_labels {
-            self.candidates(&key.namespace, old, &mut cands);
+        if let Some(old) = &old_shape {
+            self.candidates(&key.namespace, old.labels(&name), &mut cands);
         }
-        self.candidates(&key.namespace, &facts.labels, &mut cands);
+        self.candidates(&key.namespace, facts.shape.labels(&name), &mut cands);
         for svc_name in cands {
             let svc_key = ObjectKey::new(key.namespace.clone(), svc_name);
             let Some(sel) = self.services.get(&svc_key).and_then(|s| s.selector.as_ref()) else {
                 continue;
             };
-            let selected = facts.matches(sel);
-            let members = self.members.entry(svc_key.clone()).or_default();
-            let was = match members.binary_search(&name) {
-                Ok(i) => {
+            let selected = facts.matches(&name, sel);
+            let was = match self.members.get_mut(&svc_key).map(|m| (m.binary_search(&name), m)) {
+                Some((Ok(i), members)) => {
                     if !selected {
                         members.remove(i);
+                        if members.is_empty() {
+                            self.members.remove(&svc_key);
+                        }
                     }
                     true
                 }
-                Err(i) => {
+                Some((Err(i), members)) => {
                     if selected {
                         members.insert(i, name.clone());
+                    }
+                    false
+                }
+                None => {
+                    if selected {
+                        self.members.insert(svc_key.clone(), vec![name.clone()]);
                     }
                     false
                 }
@@ -545,13 +559,16 @@ impl State {
             self.dirty_pods.insert(key.clone());
         }
         let mut cands = BTreeSet::new();
-        self.candidates(&key.namespace, &old.labels, &mut cands);
+        self.candidates(&key.namespace, old.shape.labels(&name), &mut cands);
         for svc_name in cands {
             let svc_key = ObjectKey::new(key.namespace.clone(), svc_name);
             if let Some(members) = self.members.get_mut(&svc_key)
                 && let Ok(i) = members.binary_search(&name)
             {
                 members.remove(i);
+                if members.is_empty() {
+                    self.members.remove(&svc_key);
+                }
                 self.dirty.insert(svc_key);
             }
         }
@@ -642,8 +659,13 @@ impl State {
     }
 }
 
-/// Values many objects hold alike, each held once: a StatefulSet's pods share their labels,
-/// subdomain and container ports. A value nobody else holds any more is dropped at the next
+/// The `State::by_selector` key of a namespace and a selector's first pair. NUL appears in
+/// none of the three (DNS-1123 names, label keys and values).
+fn selector_slot(namespace: &str, key: &str, value: &str) -> Box<str> {
+    [namespace, key, value].join("\0").into_boxed_str()
+}
+
+/// Values many objects hold alike, each held once. A value nobody else holds any more is dropped at the next
 /// sweep, which runs once as many values have been interned since the last one as the set holds
 /// (amortised O(1) per value).
 #[derive(Debug)]
@@ -672,28 +694,6 @@ impl<T: ?Sized + Eq + Hash> Interner<T> {
                 self.set.insert(value.clone());
                 value
             }
-        }
-    }
-}
-
-/// The interners of what pods share.
-#[derive(Debug, Default)]
-struct Shared {
-    labels: Interner<Labels>,
-    text: Interner<str>,
-    ports: Interner<[ContainerPort]>,
-}
-
-impl Shared {
-    /// `facts` with its shareable parts replaced by the held ones; a hostname equal to the pod's
-    /// `name` (every StatefulSet pod's) shares the name itself.
-    fn intern(&mut self, facts: PodFacts, name: &Arc<str>) -> PodFacts {
-        PodFacts {
-            labels: self.labels.intern(facts.labels),
-            hostname: facts.hostname.map(|h| if *h == **name { name.clone() } else { h }),
-            subdomain: facts.subdomain.map(|s| self.text.intern(s)),
-            container_ports: self.ports.intern(facts.container_ports),
-            ..facts
         }
     }
 }
@@ -786,25 +786,24 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
     }
 
     #[test]
-    fn pods_share_interned_labels_and_subdomains_and_unused_ones_are_swept() {
+    fn pods_share_one_interned_shape_and_unused_shapes_are_swept() {
         let (mut st, _idx) = state(EndpointsFrom::Pods);
         sync_all(&mut st, vec![svc(NGINX)], vec![pod("web-0", "10.0.0.1", true), pod("web-1", "10.0.0.2", true)]);
         let ns = &st.pods["default"];
-        let (a, b) = (&ns["web-0"], &ns["web-1"]);
-        assert!(Arc::ptr_eq(&a.labels, &b.labels));
-        assert!(Arc::ptr_eq(a.subdomain.as_ref().unwrap(), b.subdomain.as_ref().unwrap()));
-        let (name, facts) = ns.get_key_value("web-0").unwrap();
-        assert!(Arc::ptr_eq(name, facts.hostname.as_ref().unwrap()), "hostname = name shares the name");
-        // Relabel both pods, then intern enough other values to trigger a sweep.
+        assert!(Arc::ptr_eq(&ns["web-0"].shape, &ns["web-1"].shape));
+        let relabelled = |name: &str, app: &str| {
+            let mut p = pod(name, "10.0.0.1", true);
+            let labels = BTreeMap::from([("app".to_owned(), app.to_owned())]);
+            p.facts.shape = Arc::new(PodShape::new(name, labels, Some(name.into()), Some("nginx".into()), vec![]));
+            p
+        };
         for p in ["web-0", "web-1"] {
-            let mut moved = pod(p, "10.0.0.1", true);
-            moved.facts.labels = Arc::new(Labels::from(BTreeMap::from([("app".to_owned(), "other".to_owned())])));
-            st.handle(SourceEvent::Pod(Change::Apply(moved)));
+            st.handle(SourceEvent::Pod(Change::Apply(relabelled(p, "other"))));
         }
-        let interned = |st: &State, app: &str| st.shared.labels.set.iter().any(|l| l.get("app") == Some(app));
+        let interned = |st: &State, app: &str| st.shapes.set.iter().any(|s| s.label("app", "x") == Some(app));
         assert!(interned(&st, "nginx"), "not swept yet");
         for i in 0..1100 {
-            st.shared.labels.intern(Arc::new(Labels::from(BTreeMap::from([("n".to_owned(), i.to_string())]))));
+            st.shapes.intern(relabelled("x", &i.to_string()).facts.shape);
         }
         assert!(!interned(&st, "nginx"), "no pod holds it any more");
         assert!(interned(&st, "other"));
@@ -829,7 +828,8 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
         let (mut st, idx) = state(EndpointsFrom::Pods);
         sync_all(&mut st, vec![svc(NGINX)], vec![pod("web-0", "10.0.0.1", true)]);
         let mut moved = pod("web-0", "10.0.0.1", true);
-        moved.facts.labels = Arc::new(Labels::from(BTreeMap::from([("app".to_owned(), "other".to_owned())])));
+        let other = BTreeMap::from([("app".to_owned(), "other".to_owned())]);
+        moved.facts.shape = Arc::new(PodShape::new("web-0", other, None, None, vec![]));
         st.handle(SourceEvent::Pod(Change::Apply(moved)));
         st.flush();
         assert_eq!(a(&idx, "nginx.default.svc"), None);

@@ -234,59 +234,158 @@ impl From<BTreeMap<String, String>> for Labels {
     }
 }
 
-/// A pod's addresses (`status.podIPs`), in the pod's order. The API server accepts at most one
-/// address per family (pod status validation, `validatePodIPs`), so two slots hold every valid
-/// pod without an allocation; a third address, which the API server would have refused, is
-/// ignored.
+/// A pod's addresses (`status.podIPs`): the API server accepts at most one address per family
+/// (pod status validation, `validatePodIPs`), so one slot per family holds every valid pod
+/// without an allocation. A second address of a family, which the API server would have refused,
+/// is ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct PodIps([Option<IpAddr>; 2]);
+pub struct PodIps {
+    v4: Option<std::net::Ipv4Addr>,
+    v6: Option<std::net::Ipv6Addr>,
+    /// The IPv6 address comes first (`status.podIP` is IPv6).
+    v6_first: bool,
+}
 
 impl PodIps {
-    /// The addresses, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &IpAddr> {
-        self.0.iter().flatten()
+    /// The addresses, in the pod's order.
+    pub fn iter(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        let v4 = self.v4.map(IpAddr::V4);
+        let v6 = self.v6.map(IpAddr::V6);
+        let (first, second) = if self.v6_first { (v6, v4) } else { (v4, v6) };
+        first.into_iter().chain(second)
     }
 
     /// True while the pod has no address.
     pub fn is_empty(&self) -> bool {
-        self.0[0].is_none()
+        self.v4.is_none() && self.v6.is_none()
     }
 }
 
 impl FromIterator<IpAddr> for PodIps {
-    /// The first two distinct addresses.
+    /// The first address of each family.
     fn from_iter<I: IntoIterator<Item = IpAddr>>(iter: I) -> Self {
-        let mut slots = [None; 2];
+        let mut ips = Self::default();
         for ip in iter {
-            if slots[0].is_none() {
-                slots[0] = Some(ip);
-            } else if slots[0] != Some(ip) {
-                slots[1] = Some(ip);
-                break;
+            match ip {
+                IpAddr::V4(v4) if ips.v4.is_none() => ips.v4 = Some(v4),
+                IpAddr::V6(v6) if ips.v6.is_none() => {
+                    ips.v6 = Some(v6);
+                    ips.v6_first = ips.v4.is_none();
+                }
+                _ => {}
             }
         }
-        Self(slots)
+        ips
+    }
+}
+
+/// A pod label's value as held: values that repeat the pod's own name or its ordinal (what the
+/// StatefulSet controller writes in `statefulset.kubernetes.io/pod-name` and
+/// `apps.kubernetes.io/pod-index`) are held as such, so that every pod of a StatefulSet has the
+/// same [`PodShape`] and the reconciler holds it once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LabelValue {
+    /// Literal text.
+    Text(Box<str>),
+    /// The pod's name.
+    PodName,
+    /// The pod's ordinal: the digits after the last `-` of its name.
+    PodOrdinal,
+}
+
+/// The ordinal of a StatefulSet-style name (`web-12` → `12`).
+fn ordinal(name: &str) -> Option<&str> {
+    let (_, n) = name.rsplit_once('-')?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(n)
+}
+
+/// Everything of a pod that its siblings of one StatefulSet or ReplicaSet usually share: held
+/// once per distinct value by the reconciler (see [`PodFacts::shape`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct PodShape {
+    /// `metadata.labels`, sorted by key.
+    labels: Box<[(Box<str>, LabelValue)]>,
+    /// `spec.hostname`; [`LabelValue::PodName`] when it is the pod's name.
+    hostname: Option<LabelValue>,
+    /// `spec.subdomain`.
+    subdomain: Option<Box<str>>,
+    /// Named container ports, sorted, to resolve named `targetPort`s.
+    container_ports: Box<[ContainerPort]>,
+}
+
+impl PodShape {
+    /// The shape of pod `name`.
+    pub fn new(
+        name: &str,
+        labels: BTreeMap<String, String>,
+        hostname: Option<String>,
+        subdomain: Option<String>,
+        mut container_ports: Vec<ContainerPort>,
+    ) -> Self {
+        let value = |v: String| {
+            if v == name {
+                LabelValue::PodName
+            } else if ordinal(name) == Some(v.as_str()) {
+                LabelValue::PodOrdinal
+            } else {
+                LabelValue::Text(v.into_boxed_str())
+            }
+        };
+        container_ports.sort();
+        Self {
+            // A BTreeMap iterates in key order: the slice comes out sorted.
+            labels: labels.into_iter().map(|(k, v)| (k.into_boxed_str(), value(v))).collect(),
+            hostname: hostname.filter(|h| !h.is_empty()).map(|h| match h == name {
+                true => LabelValue::PodName,
+                false => LabelValue::Text(h.into_boxed_str()),
+            }),
+            subdomain: subdomain.filter(|s| !s.is_empty()).map(String::into_boxed_str),
+            container_ports: container_ports.into_boxed_slice(),
+        }
+    }
+
+    /// The value of label `key` of pod `name`.
+    pub fn label<'a>(&'a self, key: &str, name: &'a str) -> Option<&'a str> {
+        let i = self.labels.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
+        Self::resolve(&self.labels[i].1, name)
+    }
+
+    fn resolve<'a>(value: &'a LabelValue, name: &'a str) -> Option<&'a str> {
+        match value {
+            LabelValue::Text(t) => Some(t),
+            LabelValue::PodName => Some(name),
+            LabelValue::PodOrdinal => ordinal(name),
+        }
+    }
+
+    /// Every label of pod `name`, by key.
+    pub fn labels<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.labels.iter().filter_map(move |(k, v)| Some((&**k, Self::resolve(v, name)?)))
+    }
+
+    /// `spec.hostname` of pod `name`.
+    pub fn hostname<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        self.hostname.as_ref().and_then(|h| Self::resolve(h, name))
+    }
+
+    /// `spec.subdomain`.
+    pub fn subdomain(&self) -> Option<&str> {
+        self.subdomain.as_deref()
     }
 }
 
 /// What decides a pod's endpoints: everything of a Pod the EndpointSlice controller's rules read,
-/// except its namespace and name. The reconciler holds one per pod in the cluster, so the parts
-/// that many pods share (labels, subdomain, container ports) are `Arc`s it interns.
+/// except its namespace and name. The reconciler holds one per pod in the cluster; the part that
+/// sibling pods share is an `Arc` it interns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodFacts {
-    /// `metadata.labels`, matched against Service selectors.
-    pub labels: Arc<Labels>,
-    /// `status.podIPs` (or `status.podIP`), parsed; empty while the pod has no IP.
-    pub ips: PodIps,
-    /// `spec.hostname`.
-    pub hostname: Option<Arc<str>>,
-    /// `spec.subdomain`.
-    pub subdomain: Option<Arc<str>>,
-    /// Named container ports, sorted, to resolve named `targetPort`s.
-    pub container_ports: Arc<[ContainerPort]>,
+    /// Labels, hostname, subdomain and named container ports.
+    pub shape: Arc<PodShape>,
     /// When the pod last changed in a way that matters here, in Unix milliseconds: its latest
     /// condition transition, creation or deletion time (for the programming-latency metric).
     pub changed_at: Option<i64>,
+    /// `status.podIPs` (or `status.podIP`), parsed; empty while the pod has no IP.
+    pub ips: PodIps,
     /// Phase is Succeeded or Failed: never an endpoint.
     pub terminal: bool,
     /// The Ready condition is True.
@@ -322,7 +421,7 @@ impl PodInfo {
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
         let spec = pod.spec.as_ref();
-        let mut container_ports: Vec<ContainerPort> = spec
+        let container_ports: Vec<ContainerPort> = spec
             .into_iter()
             .flat_map(|s| s.containers.iter())
             .flat_map(|c| c.ports.iter().flatten())
@@ -334,7 +433,6 @@ impl PodInfo {
                 })
             })
             .collect();
-        container_ports.sort();
         let conditions = status.and_then(|s| s.conditions.as_ref());
         let changed_at = conditions
             .into_iter()
@@ -344,16 +442,19 @@ impl PodInfo {
             .chain(pod.metadata.deletion_timestamp.as_ref())
             .map(|t| t.0.as_millisecond())
             .max();
-        let text = |s: Option<&String>| s.filter(|h| !h.is_empty()).map(|h| Arc::from(h.as_str()));
+        let shape = PodShape::new(
+            &key.name,
+            pod.metadata.labels.clone().unwrap_or_default(),
+            spec.and_then(|s| s.hostname.clone()),
+            spec.and_then(|s| s.subdomain.clone()),
+            container_ports,
+        );
         Ok(Self {
             key,
             facts: PodFacts {
-                labels: Arc::new(Labels::from(pod.metadata.labels.clone().unwrap_or_default())),
-                ips,
-                hostname: text(spec.and_then(|s| s.hostname.as_ref())),
-                subdomain: text(spec.and_then(|s| s.subdomain.as_ref())),
-                container_ports: container_ports.into(),
+                shape: Arc::new(shape),
                 changed_at,
+                ips,
                 terminal: phase == "Succeeded" || phase == "Failed",
                 ready_condition,
                 terminating: pod.metadata.deletion_timestamp.is_some(),
@@ -368,9 +469,9 @@ impl PodInfo {
 }
 
 impl PodFacts {
-    /// Whether this pod is selected by `selector` (every pair must match, as for a Service).
-    pub fn matches(&self, selector: &Labels) -> bool {
-        !selector.is_empty() && selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    /// Whether pod `name` is selected by `selector` (every pair must match, as for a Service).
+    pub fn matches(&self, name: &str, selector: &Labels) -> bool {
+        !selector.is_empty() && selector.iter().all(|(k, v)| self.shape.label(k, name) == Some(v))
     }
 
     /// The endpoints pod `namespace/name` contributes to `svc`, by the EndpointSlice
@@ -383,8 +484,8 @@ impl PodFacts {
             return Vec::new();
         }
         let ready = svc.publish_not_ready || (self.ready_condition && !self.terminating);
-        let hostname = match (&self.hostname, &self.subdomain) {
-            (Some(h), Some(sub)) if **sub == *svc.key.name => Some(h.to_string()),
+        let hostname = match (self.shape.hostname(name), self.shape.subdomain()) {
+            (Some(h), Some(sub)) if sub == svc.key.name => Some(h.to_owned()),
             _ => None,
         };
         // Ports as the EndpointSlice controller resolves them: a named targetPort must name a
@@ -397,7 +498,7 @@ impl PodFacts {
                     None => sp.port,
                     Some(TargetPort::Number(n)) => *n,
                     Some(TargetPort::Name(name)) => {
-                        self.container_ports.iter().find(|c| c.name == *name && c.protocol == sp.protocol)?.port
+                        self.shape.container_ports.iter().find(|c| c.name == *name && c.protocol == sp.protocol)?.port
                     }
                 };
                 Some(EndpointPort { name: sp.name.clone(), port, protocol: sp.protocol.clone() })
@@ -406,7 +507,7 @@ impl PodFacts {
         self.ips
             .iter()
             .map(|ip| Endpoint {
-                ip: *ip,
+                ip,
                 hostname: hostname.clone(),
                 ready,
                 pod_name: Some(name.to_owned()),
@@ -538,7 +639,7 @@ status: {phase: Running, podIP: 10.244.1.5, conditions: [{type: Ready, status: '
     }
 
     #[test]
-    fn pod_ips_keep_the_first_two_distinct_addresses_with_pod_ip_first() {
+    fn pod_ips_keep_the_first_address_of_each_family_in_order() {
         let ips = |list: &[&str]| -> Vec<String> {
             list.iter()
                 .map(|s| s.parse::<IpAddr>().unwrap())
@@ -554,6 +655,35 @@ status: {phase: Running, podIP: 10.244.1.5, conditions: [{type: Ready, status: '
             READY_POD.replace("podIP: 10.244.1.5,", "podIP: 10.244.1.5, podIPs: [{ip: 10.244.1.5}, {ip: 'fd00::5'}],");
         let got: Vec<String> = pod(&dual).facts.ips.iter().map(|ip| ip.to_string()).collect();
         assert_eq!(got, ["10.244.1.5", "fd00::5"]);
+        let v6_first =
+            READY_POD.replace("podIP: 10.244.1.5,", "podIP: 'fd00::5', podIPs: [{ip: 'fd00::5'}, {ip: 10.244.1.5}],");
+        let got: Vec<String> = pod(&v6_first).facts.ips.iter().map(|ip| ip.to_string()).collect();
+        assert_eq!(got, ["fd00::5", "10.244.1.5"]);
+    }
+
+    #[test]
+    fn statefulset_pods_share_one_shape_and_read_their_own_name_and_ordinal() {
+        let sts = |name: &str| {
+            pod(&format!(
+                "metadata: {{name: {name}, namespace: default, labels: {{app: web, statefulset.kubernetes.io/pod-name: {name}, apps.kubernetes.io/pod-index: '{}'}}}}
+spec: {{hostname: {name}, subdomain: web, containers: []}}",
+                name.rsplit_once('-').unwrap().1
+            ))
+        };
+        let (a, b) = (sts("web-0"), sts("web-12"));
+        assert_eq!(a.facts.shape, b.facts.shape);
+        let shape = &b.facts.shape;
+        assert_eq!(shape.label("statefulset.kubernetes.io/pod-name", "web-12"), Some("web-12"));
+        assert_eq!(shape.label("apps.kubernetes.io/pod-index", "web-12"), Some("12"));
+        assert_eq!(shape.label("app", "web-12"), Some("web"));
+        assert_eq!(shape.hostname("web-12"), Some("web-12"));
+        let only_web_12 =
+            Labels::from(BTreeMap::from([("statefulset.kubernetes.io/pod-name".to_owned(), "web-12".to_owned())]));
+        assert!(b.facts.matches("web-12", &only_web_12));
+        assert!(!a.facts.matches("web-0", &only_web_12));
+        // A value that merely looks like an ordinal elsewhere stays literal.
+        let other = pod("metadata: {name: db, namespace: default, labels: {tier: '0'}}\nspec: {containers: []}");
+        assert_eq!(other.facts.shape.label("tier", "db"), Some("0"));
     }
 
     #[test]

@@ -237,7 +237,7 @@ fn finish_srv(srv: &mut [SrvData]) {
     }
 }
 
-/// The verified pod record of `pod`: `<dashed-ip>.<ns>.pod` for each IP, while the pod is
+/// The verified pod record of `pod` in `namespace`: `<dashed-ip>.<ns>.pod` for each IP, while the pod is
 /// neither terminal nor terminating (CoreDNS ignores terminating pods).
 pub fn pod_records(namespace: &str, pod: &PodFacts, opts: &RecordOptions) -> Published {
     let mut out = Published::default();
@@ -245,9 +245,9 @@ pub fn pod_records(namespace: &str, pod: &PodFacts, opts: &RecordOptions) -> Pub
         return out;
     }
     for ip in pod.ips.iter() {
-        let name = format!("{}.{namespace}.pod", dashed_ip(ip));
+        let name = format!("{}.{namespace}.pod", dashed_ip(&ip));
         if fits(&name, opts) {
-            out.names.push((name.into(), addresses([*ip])));
+            out.names.push((name.into(), addresses([ip])));
         }
     }
     out

@@ -2,8 +2,9 @@
 
 use serde_json::{Value, json};
 
-/// A StatefulSet-style pod `name` of `app` in `ns` (hostname = name, subdomain = app): `ip` None is
-/// a Pending pod without an IP; otherwise Running, Ready as `ready` says.
+/// A StatefulSet-style pod `name` of `app` in `ns` (hostname = name, subdomain = app, and the
+/// labels the StatefulSet controller writes): `ip` None is a Pending pod without an IP; otherwise
+/// Running, Ready as `ready` says.
 pub fn statefulset_pod(ns: &str, name: &str, app: &str, ip: Option<&str>, ready: bool) -> Value {
     let mut status = json!({"phase": if ip.is_some() { "Running" } else { "Pending" },
         "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]});
@@ -12,7 +13,10 @@ pub fn statefulset_pod(ns: &str, name: &str, app: &str, ip: Option<&str>, ready:
         status["podIPs"] = json!([{"ip": ip}]);
     }
     json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns, "labels": {"app": app}},
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": app,
+            "controller-revision-hash": format!("{app}-5d8f6c9b7"),
+            "statefulset.kubernetes.io/pod-name": name,
+            "apps.kubernetes.io/pod-index": name.rsplit_once('-').map_or("0", |(_, n)| n)}},
         "spec": {"hostname": name, "subdomain": app, "containers": [{"name": "c", "image": "x"}]},
         "status": status})
 }
