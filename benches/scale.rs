@@ -10,7 +10,7 @@
 //!    already served.
 //!
 //! Run: `cargo bench --bench scale` (sizes from SCALE_SERVICES, SCALE_PODS_PER_SERVICE,
-//! SCALE_RECREATIONS). Loopback only; every loop is bounded.
+//! SCALE_RECREATIONS; SCALE_SETTLE_SECS after the sync before steady state is measured). Loopback only; every loop is bounded.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -115,7 +115,8 @@ async fn run(services: usize, per_service: usize, recreations: usize) {
     done.store(true, Ordering::Release);
     let _ = sampler.join();
     let peak_kib = peak.load(Ordering::Acquire).max(server.rss_kib());
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Steady state: once the sync's transient buffers have been freed and returned.
+    tokio::time::sleep(Duration::from_secs(env("SCALE_SETTLE_SECS", 3) as u64)).await;
     let steady_kib = server.rss_kib();
     println!("scale: start to first full sync {:.2} s", sync.as_secs_f64());
     println!(

@@ -36,6 +36,25 @@ pub struct SrvData {
     pub target: Arc<str>,
 }
 
+/// A name's SRV records, sorted. Shared: a Service with one named port has the same records at
+/// its own name and at `_<port>._<proto>`, held once. Empty costs no allocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SrvList(Option<Arc<[SrvData]>>);
+
+impl std::ops::Deref for SrvList {
+    type Target = [SrvData];
+
+    fn deref(&self) -> &[SrvData] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl From<Vec<SrvData>> for SrvList {
+    fn from(list: Vec<SrvData>) -> Self {
+        Self((!list.is_empty()).then(|| list.into()))
+    }
+}
+
 /// What one name answers. All empty: the name exists but has no data (an empty non-terminal).
 /// The address lists hold up to two addresses inline, so that a pod's name (one address per
 /// family) is rebuilt from its compact index entry without an allocation.
@@ -49,7 +68,7 @@ pub struct NameData {
     /// a `Name` is large and almost every entry has none.
     pub cname: Option<Box<Name>>,
     /// SRV records.
-    pub srv: Vec<SrvData>,
+    pub srv: SrvList,
 }
 
 impl NameData {
@@ -526,7 +545,7 @@ mod tests {
             NameData { v4: ["10.0.0.1", "10.0.0.2"].iter().map(|ip| ip.parse().unwrap()).collect(), ..one.clone() };
         let dual = NameData { v6: ["fd00::1".parse().unwrap()].into_iter().collect(), ..one.clone() };
         let srv = NameData {
-            srv: vec![SrvData { priority: 0, weight: 100, port: 80, target: "a.nginx.default.svc".into() }],
+            srv: vec![SrvData { priority: 0, weight: 100, port: 80, target: "a.nginx.default.svc".into() }].into(),
             ..one.clone()
         };
         let all = [("a", one), ("b", two), ("c", dual), ("d", srv), ("e", NameData::default())];

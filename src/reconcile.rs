@@ -169,7 +169,7 @@ pub struct State {
     opts: ReconcileOptions,
     mode: EndpointsFrom,
     /// Namespace labels (only with the `namespace-labels` option).
-    namespaces: HashMap<String, BTreeMap<String, String>>,
+    namespaces: HashMap<Arc<str>, BTreeMap<String, String>>,
     /// Boxed: a map's free slots then cost a pointer, not a whole Service.
     services: HashMap<ObjectKey, Box<ServiceInfo>>,
     /// Pods by namespace, then name (a new Service finds its pods in its namespace's map). The
@@ -180,7 +180,7 @@ pub struct State {
     shapes: Interner<PodShape>,
     slices: HashMap<ObjectKey, SliceInfo>,
     /// Slice names per owning Service.
-    slices_by_service: HashMap<ObjectKey, BTreeSet<String>>,
+    slices_by_service: HashMap<ObjectKey, BTreeSet<Arc<str>>>,
     /// Pods selected by each Service (pods mode only), sorted by name; no entry when none.
     members: HashMap<ObjectKey, Vec<Arc<str>>>,
     /// Services by [`selector_slot`] of (namespace, first selector key, value), sorted: the
@@ -238,7 +238,7 @@ impl State {
 
     fn apply_namespace(&mut self, ns: NamespaceInfo) {
         let name = ns.key.name.clone();
-        if self.namespaces.get(&name) == Some(&ns.labels) {
+        if self.namespaces.get(&*name) == Some(&ns.labels) {
             return;
         }
         self.namespaces.insert(name.clone(), ns.labels);
@@ -255,7 +255,7 @@ impl State {
     /// Everything in `namespace` may have become visible or invisible.
     fn namespace_changed(&mut self, namespace: &str) {
         self.index.set_namespace_exposed(namespace, self.visible(namespace));
-        let svcs: Vec<ObjectKey> = self.services.keys().filter(|k| k.namespace == namespace).cloned().collect();
+        let svcs: Vec<ObjectKey> = self.services.keys().filter(|k| *k.namespace == *namespace).cloned().collect();
         self.dirty.extend(svcs);
         if self.opts.pods_verified {
             for name in self.pods.get(namespace).into_iter().flat_map(HashMap::keys) {
@@ -425,11 +425,11 @@ impl State {
                 let (k, v) = sel.iter().next().expect("selectors are non-empty");
                 let names = self.by_selector.entry(selector_slot(&key.namespace, k, v)).or_default();
                 if let Err(i) = names.binary_search_by(|n| (**n).cmp(&key.name)) {
-                    names.insert(i, key.name.as_str().into());
+                    names.insert(i, Box::from(&*key.name));
                 }
                 let mut members: Vec<Arc<str>> = self
                     .pods
-                    .get(key.namespace.as_str())
+                    .get(&*key.namespace)
                     .into_iter()
                     .flatten()
                     .filter(|(name, pod)| pod.matches(name, sel))
@@ -481,11 +481,11 @@ impl State {
 
     fn apply_pod(&mut self, pod: PodInfo) {
         let PodInfo { key, facts } = pod;
-        let held = self.pods.get(key.namespace.as_str()).and_then(|m| m.get_key_value(key.name.as_str()));
+        let held = self.pods.get(&*key.namespace).and_then(|m| m.get_key_value(&*key.name));
         if held.is_some_and(|(_, old)| *old == facts) {
             return;
         }
-        let name: Arc<str> = held.map_or_else(|| Arc::from(key.name.as_str()), |(name, _)| name.clone());
+        let name: Arc<str> = held.map_or_else(|| key.name.clone(), |(name, _)| name.clone());
         let old_shape = held.map(|(_, old)| old.shape.clone());
         let facts = PodFacts { shape: self.shapes.intern(facts.shape), ..facts };
         let mut cands = BTreeSet::new();
@@ -535,25 +535,25 @@ impl State {
         if self.opts.pods_verified {
             self.dirty_pods.insert(key.clone());
         }
-        match self.pods.get_mut(key.namespace.as_str()) {
+        match self.pods.get_mut(&*key.namespace) {
             Some(m) => {
                 m.insert(name, facts);
             }
             None => {
-                self.pods.insert(key.namespace.as_str().into(), HashMap::from([(name, facts)]));
+                self.pods.insert(key.namespace.clone(), HashMap::from([(name, facts)]));
             }
         }
     }
 
     fn delete_pod(&mut self, key: &ObjectKey) {
-        let Some(ns_pods) = self.pods.get_mut(key.namespace.as_str()) else {
+        let Some(ns_pods) = self.pods.get_mut(&*key.namespace) else {
             return;
         };
-        let Some((name, old)) = ns_pods.remove_entry(key.name.as_str()) else {
+        let Some((name, old)) = ns_pods.remove_entry(&*key.name) else {
             return;
         };
         if ns_pods.is_empty() {
-            self.pods.remove(key.namespace.as_str());
+            self.pods.remove(&*key.namespace);
         }
         if self.opts.pods_verified {
             self.dirty_pods.insert(key.clone());

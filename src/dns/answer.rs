@@ -343,7 +343,7 @@ impl Zones {
         // RFC 8482 minimal ANY: addresses when the name has them, else SRV.
         if qtype == RecordType::SRV || (any && answer.answers.is_empty()) {
             let mut seen_targets: Vec<&str> = Vec::new();
-            for s in &data.srv {
+            for s in data.srv.iter() {
                 let Some(target) = under(&s.target, apex) else { continue };
                 answer.answers.push(Record::from_rdata(
                     owner.clone(),
@@ -453,7 +453,8 @@ mod tests {
         let index = Arc::new(Index::new(false));
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let mut nginx = data(&["10.0.0.1", "10.0.0.2"]);
-        nginx.srv = vec![SrvData { priority: 0, weight: 100, port: 80, target: "web-0.nginx.default.svc".into() }];
+        nginx.srv =
+            vec![SrvData { priority: 0, weight: 100, port: 80, target: "web-0.nginx.default.svc".into() }].into();
         index.publish(
             &Owner::Service(ObjectKey::new("default", "nginx")),
             Published {

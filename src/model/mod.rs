@@ -24,18 +24,19 @@ pub enum ModelError {
     NoName,
 }
 
-/// Identifies an object: namespace and name.
+/// Identifies an object: namespace and name. The texts are `Arc`s, so the copies of a key that
+/// the reconciler's maps and the index's owners hold share them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {
     /// The namespace (`default` when the object named none).
-    pub namespace: String,
+    pub namespace: Arc<str>,
     /// The object's name.
-    pub name: String,
+    pub name: Arc<str>,
 }
 
 impl ObjectKey {
     /// Builds a key.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(namespace: impl Into<Arc<str>>, name: impl Into<Arc<str>>) -> Self {
         Self { namespace: namespace.into(), name: name.into() }
     }
 }
@@ -49,7 +50,7 @@ impl std::fmt::Display for ObjectKey {
 fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Result<ObjectKey, ModelError> {
     let name = meta.name.clone().filter(|n| !n.is_empty()).ok_or(ModelError::NoName)?;
     let namespace = meta.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".to_owned());
-    Ok(ObjectKey { namespace, name })
+    Ok(ObjectKey::new(namespace, name))
 }
 
 /// What kind of Service this is, for DNS.
@@ -171,9 +172,11 @@ impl ServiceInfo {
                 .collect();
             ips.sort();
             ips.dedup();
+            // Held for every Service: no spare capacity.
+            ips.shrink_to_fit();
             ServiceKind::ClusterIp(ips)
         };
-        let ports = spec
+        let mut ports: Vec<ServicePort> = spec
             .ports
             .iter()
             .flatten()
@@ -193,6 +196,7 @@ impl ServiceInfo {
                 })
             })
             .collect();
+        ports.shrink_to_fit(); // held for every Service: no spare capacity
         let selector = spec.selector.filter(|s| !s.is_empty()).map(Labels::from);
         Ok(Self {
             key,
@@ -480,12 +484,12 @@ impl PodFacts {
     /// `ready = publishNotReadyAddresses || (Ready && !terminating)`; the hostname is
     /// `spec.hostname` only when `spec.subdomain` equals the Service's name.
     pub fn endpoints_for(&self, namespace: &str, name: &str, svc: &ServiceInfo) -> Vec<Endpoint> {
-        if self.terminal || self.ips.is_empty() || namespace != svc.key.namespace {
+        if self.terminal || self.ips.is_empty() || namespace != &*svc.key.namespace {
             return Vec::new();
         }
         let ready = svc.publish_not_ready || (self.ready_condition && !self.terminating);
         let hostname = match (self.shape.hostname(name), self.shape.subdomain()) {
-            (Some(h), Some(sub)) if sub == svc.key.name => Some(h.to_owned()),
+            (Some(h), Some(sub)) if sub == &*svc.key.name => Some(h.to_owned()),
             _ => None,
         };
         // Ports as the EndpointSlice controller resolves them: a named targetPort must name a
@@ -600,6 +604,7 @@ impl SliceInfo {
             .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
             .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
             .map(|t| t.as_millisecond());
+        endpoints.shrink_to_fit();
         Ok(Self { key, service, endpoints, labels, changed_at })
     }
 }
@@ -716,7 +721,7 @@ spec: {{hostname: {name}, subdomain: web, containers: []}}",
         assert_eq!(svc(HEADLESS).kind, ServiceKind::Headless);
         let cip = svc("metadata: {name: api}\nspec: {clusterIP: 10.96.0.10, clusterIPs: [10.96.0.10, 'fd00::a']}");
         assert_eq!(cip.kind, ServiceKind::ClusterIp(vec!["10.96.0.10".parse().unwrap(), "fd00::a".parse().unwrap()]));
-        assert_eq!(cip.key.namespace, "default");
+        assert_eq!(&*cip.key.namespace, "default");
         assert_eq!(cip.selector, None);
         let ext = svc("metadata: {name: ext}\nspec: {type: ExternalName, externalName: example.com}");
         assert_eq!(ext.kind, ServiceKind::ExternalName("example.com".into()));

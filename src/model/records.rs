@@ -123,15 +123,17 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
                 return (out, skipped);
             }
             let mut data = addresses(ips.iter().copied());
+            let mut bare_srv = Vec::new();
             let mut per_port: BTreeMap<String, Vec<SrvData>> = BTreeMap::new();
             for p in &svc.ports {
                 let record = SrvData { priority: 0, weight: 0, port: p.port, target: base.clone() };
-                data.srv.push(record.clone());
+                bare_srv.push(record.clone());
                 if let Some(port_name) = p.name.as_deref().filter(|n| valid_label(n)) {
                     per_port.entry(format!("_{port_name}._{}.{base}", p.protocol)).or_default().push(record);
                 }
             }
-            finish_srv(&mut data.srv);
+            finish_srv(&mut bare_srv);
+            data.srv = bare_srv.into();
             if opts.ptr {
                 out.ptrs.extend(ips.iter().map(|ip| PtrEntry { ip: *ip, rank: 2, name: base.clone() }));
             }
@@ -190,8 +192,9 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
                 return (Published::default(), skipped);
             }
             let mut data = addresses(all);
-            data.srv = bare_srv.into_iter().collect();
-            finish_srv(&mut data.srv);
+            let mut bare_srv: Vec<SrvData> = bare_srv.into_iter().collect();
+            finish_srv(&mut bare_srv);
+            data.srv = bare_srv.into();
             out.names.push((base.clone(), data));
             for (_, (full, ips)) in per_label {
                 out.names.push((full, addresses(ips)));
@@ -222,6 +225,11 @@ fn push_srv_names(
             protos.insert(format!("{proto}.{base}"));
         }
         finish_srv(&mut srv);
+        // The same records as the Service's own SRV set (one named port): share that list.
+        let srv = match out.names.first() {
+            Some((_, bare)) if *bare.srv == *srv => bare.srv.clone(),
+            _ => srv.into(),
+        };
         out.names.push((name.into(), NameData { srv, ..Default::default() }));
     }
     out.names.extend(protos.into_iter().map(|p| (p.into(), NameData::default())));

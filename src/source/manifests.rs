@@ -299,7 +299,7 @@ items:
         let loaded = load(dir.path()).unwrap();
         assert_eq!(loaded.services.len(), 1);
         assert_eq!(loaded.pods.len(), 1, "web-1 from the List; web-0's document is broken");
-        assert_eq!(loaded.pods[0].key.name, "web-1");
+        assert_eq!(&*loaded.pods[0].key.name, "web-1");
         assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
         let e = &loaded.errors[0];
         assert_eq!(e.document, 2);

@@ -99,8 +99,8 @@ impl Fixture {
         };
         let web0 = NameData { v4: v4(&[[10, 244, 1, 5]]), ..Default::default() };
         let web1 = NameData { v4: v4(&[[10, 244, 2, 7]]), ..Default::default() };
-        let nginx = NameData { v4: v4(&[[10, 244, 1, 5], [10, 244, 2, 7]]), srv: srv(80), ..Default::default() };
-        let port = NameData { srv: srv(80), ..Default::default() };
+        let nginx = NameData { v4: v4(&[[10, 244, 1, 5], [10, 244, 2, 7]]), srv: srv(80).into(), ..Default::default() };
+        let port = NameData { srv: srv(80).into(), ..Default::default() };
         let ptr = |ip: [u8; 4], name: &str| PtrEntry { ip: IpAddr::from(ip), rank: 0, name: name.into() };
         index.publish(
             &Owner::Service(ObjectKey::new("default", "nginx")),
@@ -128,7 +128,7 @@ impl Fixture {
         let dual = NameData {
             v4: v4(&[[10, 96, 0, 30]]),
             v6: ["fd00::30".parse().unwrap()].into_iter().collect(),
-            srv: vec![SrvData { priority: 0, weight: 100, port: 53, target: "dual.default.svc".into() }],
+            srv: vec![SrvData { priority: 0, weight: 100, port: 53, target: "dual.default.svc".into() }].into(),
             ..Default::default()
         };
         let big = NameData { v4: (0..120u8).map(|i| Ipv4Addr::new(10, 245, 0, i)).collect(), ..Default::default() };
