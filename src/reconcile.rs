@@ -480,14 +480,15 @@ impl State {
     }
 
     fn apply_pod(&mut self, pod: PodInfo) {
-        let PodInfo { key, facts } = pod;
+        let PodInfo { key, facts, changed_at } = pod;
         let held = self.pods.get(&*key.namespace).and_then(|m| m.get_key_value(&*key.name));
         if held.is_some_and(|(_, old)| *old == facts) {
             return;
         }
         let name: Arc<str> = held.map_or_else(|| key.name.clone(), |(name, _)| name.clone());
         let old_shape = held.map(|(_, old)| old.shape.clone());
-        let facts = PodFacts { shape: self.shapes.intern(facts.shape), ..facts };
+        let mut facts = facts;
+        facts.shape = self.shapes.intern(facts.shape);
         let mut cands = BTreeSet::new();
         if let Some(old) = &old_shape {
             self.candidates(&key.namespace, old.labels(&name), &mut cands);
@@ -524,7 +525,7 @@ impl State {
             };
             if selected || was {
                 if self.live
-                    && let Some(at) = facts.changed_at
+                    && let Some(at) = changed_at
                 {
                     let slot = self.triggers.entry(svc_key.clone()).or_insert((at, "pods"));
                     slot.0 = slot.0.min(at);

@@ -249,7 +249,7 @@ fn finish_srv(srv: &mut [SrvData]) {
 /// neither terminal nor terminating (CoreDNS ignores terminating pods).
 pub fn pod_records(namespace: &str, pod: &PodFacts, opts: &RecordOptions) -> Published {
     let mut out = Published::default();
-    if pod.terminal || pod.terminating || !valid_label(namespace) {
+    if pod.terminal() || pod.terminating() || !valid_label(namespace) {
         return out;
     }
     for ip in pod.ips.iter() {
