@@ -1,16 +1,17 @@
 //! Scale and propagation benchmark against the fake Kubernetes API server (real HTTP, list
 //! paging, watch), with the release binary:
 //!
-//! 1. **Scale**: 150,000 pods in 10,000 headless Services (15 each) plus 10,000 ClusterIP
-//!    Services: time from process start to the first full sync, RSS peak during the sync and at
-//!    steady state.
+//! 1. **Scale**: 150,000 StatefulSet pods (with the labels the StatefulSet controller writes) in
+//!    10,000 headless Services (15 each) plus 10,000 ClusterIP Services: time from process start
+//!    to the first full sync, RSS peak during the sync and at steady state.
 //! 2. **Propagation**: StatefulSet-style recreations (DELETED, ADDED Pending, MODIFIED with the new
 //!    IP, MODIFIED Ready): the time from the API server sending the Ready event to the new IP being
 //!    answered over UDP (p50, p99, max), and whether any answer ever returned an IP older than one
 //!    already served.
 //!
 //! Run: `cargo bench --bench scale` (sizes from SCALE_SERVICES, SCALE_PODS_PER_SERVICE,
-//! SCALE_RECREATIONS; SCALE_SETTLE_SECS after the sync before steady state is measured). Loopback only; every loop is bounded.
+//! SCALE_RECREATIONS; SCALE_SETTLE_SECS, default 15, between the sync and the steady-state RSS).
+//! Loopback only; every loop is bounded.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -115,8 +116,9 @@ async fn run(services: usize, per_service: usize, recreations: usize) {
     done.store(true, Ordering::Release);
     let _ = sampler.join();
     let peak_kib = peak.load(Ordering::Acquire).max(server.rss_kib());
-    // Steady state: once the sync's transient buffers have been freed and returned.
-    tokio::time::sleep(Duration::from_secs(env("SCALE_SETTLE_SECS", 3) as u64)).await;
+    // Steady state: once the sync's transient buffers have been freed and returned to the system
+    // (jemalloc's background thread returns freed pages over its 10 s decay time).
+    tokio::time::sleep(Duration::from_secs(env("SCALE_SETTLE_SECS", 15) as u64)).await;
     let steady_kib = server.rss_kib();
     println!("scale: start to first full sync {:.2} s", sync.as_secs_f64());
     println!(
