@@ -45,6 +45,15 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def repo_relative(text: str) -> str:
+    """`text` with the repository's absolute path made relative, so a kept report names no
+    machine-local path."""
+    return text.replace(f"{REPO}/", "")
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -707,9 +716,9 @@ def main() -> None:
         "Mixes: " + "; ".join(f"`{m}` {meta['mixes'].get(m, '')}" for m in mixes) + ".\n",
         text,
         "\n## Commands\n",
-        *(f"- {zone}, {name}: `{cmd}`" for zone in result["zones"]
+        *(f"- {zone}, {name}: `{repo_relative(cmd)}`" for zone in result["zones"]
           for name, cmd in result["zone_info"][zone].get("commands", {}).items()),  # fmt: skip
-        f"\nServer configs and logs: `{a.work}/<size>-<server>/`.",
+        f"\nServer configs and logs: `{repo_relative(str(a.work))}/<size>-<server>/`.",
         "\n## Every run\n",
         "| zone | rep | mix | server | QPS | sent | lost | CPU s | us/q | lat us | us/q fixed | RSS MiB "
         "| server % | dnsperf % | others % | others % fixed | attempts | rcodes |",
