@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 /// jemalloc rather than the system allocator: the index and the reconciler hold millions of small
 /// allocations at cluster scale, and jemalloc's size classes waste less per allocation and return
-/// freed memory to the system (measured with `cargo bench --bench scale`: README, "Scale").
+/// freed memory to the system (measured with `cargo bench --bench scale`; README, "Benchmarks").
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
