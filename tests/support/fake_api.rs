@@ -66,23 +66,8 @@ pub struct FakeApi {
 }
 
 impl FakeApi {
-    /// Binds 127.0.0.1:0 (loopback only) and serves in a spawned tokio task.
-    ///
-    /// Must be called inside a tokio runtime.
-    pub async fn start() -> FakeApi {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("fake api: bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("fake api: local_addr");
-        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-            ^ u64::from(addr.port());
-        let (partition_epoch, _) = watch::channel(0u64);
-        let (stopped, _) = watch::channel(false);
-        let inner = Arc::new(Inner {
-            addr,
-            state: Mutex::new(ApiState::new(seed)),
-            partition_epoch,
-            stopped,
-            server_task: Mutex::new(None),
-        });
+    /// Serves `inner` on `listener` in a spawned tokio task.
+    fn serve(inner: Arc<Inner>, listener: TcpListener) -> FakeApi {
         let app = Router::new()
             .fallback(handle)
             .with_state(inner.clone())
@@ -93,6 +78,16 @@ impl FakeApi {
         });
         *lock(&inner.server_task) = Some(task);
         FakeApi { _stop_on_drop: Arc::new(StopOnDrop(inner.clone())), inner }
+    }
+
+    /// Binds 127.0.0.1:0 (loopback only) and serves in a spawned tokio task.
+    ///
+    /// Must be called inside a tokio runtime.
+    pub async fn start() -> FakeApi {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("fake api: bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("fake api: local_addr");
+        let inner = Inner::new(addr, u64::from(addr.port()));
+        Self::serve(inner, listener)
     }
 
     /// The server's base URL, `http://127.0.0.1:PORT`.
@@ -293,17 +288,7 @@ impl FakeApi {
     ///
     /// Must be called inside a tokio runtime.
     pub async fn start_on(addr: SocketAddr, objects: Vec<Value>, resource_version: u64) -> FakeApi {
-        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-            ^ u64::from(addr.port()).rotate_left(17);
-        let (partition_epoch, _) = watch::channel(0u64);
-        let (stopped, _) = watch::channel(false);
-        let inner = Arc::new(Inner {
-            addr,
-            state: Mutex::new(ApiState::new(seed)),
-            partition_epoch,
-            stopped,
-            server_task: Mutex::new(None),
-        });
+        let inner = Inner::new(addr, u64::from(addr.port()).rotate_left(17));
         for obj in objects {
             inner.apply(obj);
         }
@@ -323,16 +308,7 @@ impl FakeApi {
                 Err(e) => panic!("fake api: bind {addr} again: {e}"),
             }
         };
-        let app = Router::new()
-            .fallback(handle)
-            .with_state(inner.clone())
-            .into_make_service_with_connect_info::<ConnHandle>();
-        let fake_listener = FakeListener { listener, inner: Arc::downgrade(&inner) };
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(fake_listener, app).await;
-        });
-        *lock(&inner.server_task) = Some(task);
-        FakeApi { _stop_on_drop: Arc::new(StopOnDrop(inner.clone())), inner }
+        Self::serve(inner, listener)
     }
 
     /// While `Some(code)`, every list request (not watches, not gets) gets that HTTP status with a
@@ -597,6 +573,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inner {
+    /// A fresh state for a server on `addr`; `salt` varies the seed of its object uids.
+    fn new(addr: SocketAddr, salt: u64) -> Arc<Inner> {
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0) ^ salt;
+        Arc::new(Inner {
+            addr,
+            state: Mutex::new(ApiState::new(seed)),
+            partition_epoch: watch::channel(0u64).0,
+            stopped: watch::channel(false).0,
+            server_task: Mutex::new(None),
+        })
+    }
+
     fn state(&self) -> MutexGuard<'_, ApiState> {
         lock(&self.state)
     }
