@@ -80,14 +80,9 @@ async fn run(services: usize, per_service: usize, recreations: usize) {
         build.elapsed().as_secs_f64()
     );
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = api.write_kubeconfig(dir.path());
     let started = Instant::now();
     let server = tokio::task::block_in_place(|| {
-        ServerProcess::start_with_env(
-            &["--kubeconfig", kubeconfig.to_str().unwrap(), "--udp-workers", "1"],
-            &[("RUST_LOG", "info,hickory_server=warn")],
-        )
+        ServerProcess::watching(&api, &["--udp-workers", "1"], &[("RUST_LOG", "info,hickory_server=warn")])
     });
     // Sample RSS every 20 ms until the sync completes.
     let peak = Arc::new(AtomicU64::new(0));

@@ -103,7 +103,6 @@ const KINDS: [&str; 3] = ["services", "pods", "endpointslices"];
 struct Fixture {
     api: FakeApi,
     server: ServerProcess,
-    _dir: tempfile::TempDir,
 }
 
 impl Fixture {
@@ -113,13 +112,9 @@ impl Fixture {
         for o in objects {
             api.apply(o);
         }
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = api.write_kubeconfig(dir.path());
-        let mut args = vec!["--kubeconfig", kubeconfig.to_str().unwrap()];
-        args.extend_from_slice(extra_args);
-        let server = tokio::task::block_in_place(|| ServerProcess::start(&args));
+        let server = tokio::task::block_in_place(|| ServerProcess::watching(&api, extra_args, &[]));
         tokio::task::block_in_place(|| server.wait_for_log("first full sync complete", NOTICE));
-        let f = Fixture { api, server, _dir: dir };
+        let f = Fixture { api, server };
         for (name, want) in STEADY {
             assert_eq!(f.a(name).await, (ResponseCode::NoError, strings(want)), "{name} after the first sync");
         }

@@ -28,7 +28,6 @@ fn pod(name: &str, app: &str, ip: Option<&str>, ready: bool) -> Value {
 struct Cluster {
     api: FakeApi,
     server: ServerProcess,
-    _dir: tempfile::TempDir,
     marker: u8,
 }
 
@@ -41,12 +40,8 @@ impl Cluster {
         for o in objects {
             api.apply(o);
         }
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = api.write_kubeconfig(dir.path());
-        let mut args = vec!["--kubeconfig", kubeconfig.to_str().unwrap()];
-        args.extend_from_slice(extra_args);
-        let server = tokio::task::block_in_place(|| ServerProcess::start(&args));
-        Cluster { api, server, _dir: dir, marker: 1 }
+        let server = tokio::task::block_in_place(|| ServerProcess::watching(&api, extra_args, &[]));
+        Cluster { api, server, marker: 1 }
     }
 
     fn dig(&self, args: &[&str]) -> support::dns::DigReply {
@@ -243,9 +238,7 @@ async fn servfail_until_the_first_full_list_then_answers() {
     api.apply(headless("nginx", false));
     api.apply(pod("web-0", "nginx", Some("10.244.1.5"), true));
     api.fail_requests(Some(403));
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.write_kubeconfig(dir.path());
-    let server = tokio::task::block_in_place(|| ServerProcess::start(&["--kubeconfig", kubeconfig.to_str().unwrap()]));
+    let server = tokio::task::block_in_place(|| ServerProcess::watching(&api, &[], &[]));
     let s = server.dns;
     server.wait_for_log("watch error; retrying", WAIT);
     let r = tokio::task::block_in_place(|| dig(s, &[WEB0]));

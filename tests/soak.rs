@@ -477,10 +477,8 @@ async fn churn_under_load_never_serves_a_replaced_ip_and_loses_nothing() {
         l.ips.get_mut(&ip).unwrap().ready_at = Some(Instant::now());
         api.apply(pod(i, Some(ip), true));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.write_kubeconfig(dir.path());
     let server = tokio::task::block_in_place(|| {
-        let s = ServerProcess::start(&["--kubeconfig", kubeconfig.to_str().unwrap()]);
+        let s = ServerProcess::watching(&api, &[], &[]);
         s.wait_for_log("first full sync complete", Duration::from_secs(20));
         s
     });

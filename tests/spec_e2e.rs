@@ -142,10 +142,7 @@ async fn run(args: &[&str], cases: &[Case]) {
     for o in fixture() {
         api.apply(o);
     }
-    let kubeconfig = api.write_kubeconfig(dir.path());
-    let mut full = vec!["--kubeconfig", kubeconfig.to_str().unwrap()];
-    full.extend_from_slice(args);
-    let s = tokio::task::block_in_place(|| ServerProcess::start(&full));
+    let s = tokio::task::block_in_place(|| ServerProcess::watching(&api, args, &[]));
     s.wait_for_log("first full sync complete", WAIT);
     check(s.dns, "kubernetes", args, cases).await;
 }

@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::fake_api::FakeApi;
+
 /// A running server process; killed (by its PID) when dropped.
 pub struct ServerProcess {
     child: Child,
@@ -14,6 +16,8 @@ pub struct ServerProcess {
     /// HTTP address.
     pub http: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
+    /// Files the process reads (a kubeconfig), removed after it is killed.
+    _files: Option<tempfile::TempDir>,
 }
 
 /// The path of the binary under test.
@@ -26,6 +30,18 @@ impl ServerProcess {
     /// waits until it reports both listeners.
     pub fn start(args: &[&str]) -> ServerProcess {
         Self::start_with_env(args, &[])
+    }
+
+    /// Starts the binary watching `api` through a kubeconfig (written to a temporary folder that
+    /// lives as long as the process), with `args` and extra environment variables `env`.
+    pub fn watching(api: &FakeApi, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = api.write_kubeconfig(dir.path());
+        let mut full = vec!["--kubeconfig", kubeconfig.to_str().expect("utf-8 path")];
+        full.extend_from_slice(args);
+        let mut server = Self::start_with_env(&full, env);
+        server._files = Some(dir);
+        server
     }
 
     /// As [`ServerProcess::start`], with extra environment variables.
@@ -51,8 +67,13 @@ impl ServerProcess {
                 sink.lock().unwrap().push(line);
             }
         });
-        let mut proc =
-            ServerProcess { child, dns: "0.0.0.0:0".parse().unwrap(), http: "0.0.0.0:0".parse().unwrap(), logs };
+        let mut proc = ServerProcess {
+            child,
+            dns: "0.0.0.0:0".parse().unwrap(),
+            http: "0.0.0.0:0".parse().unwrap(),
+            logs,
+            _files: None,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(addr) = proc.log_field("dns listening", "udp") {
