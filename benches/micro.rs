@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use headless_dns::config::{PodsMode, PtrMode, Ttls, ZoneSpec};
-use headless_dns::dns::answer::{ZoneSettings, Zones};
+use headless_dns::dns::answer::Zones;
 use headless_dns::dns::fast;
 use headless_dns::dns::general::{Responder, Transport};
+use headless_dns::dns::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec};
 use headless_dns::index::{Index, NameData, Owner, Published};
 use headless_dns::model::ObjectKey;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};

@@ -1,24 +1,38 @@
-//! Configuration: command-line flags, their environment fallbacks and one TOML file, merged into a
-//! validated [`Config`].
+//! Configuration: one type, [`Config`]. Each of its fields is at once a command-line flag (its doc
+//! comment is the `--help` text), an environment variable (`HEADLESS_DNS_<FLAG>`) and a key of the
+//! TOML file named by `--config` (spelt like the flag), so an option is added in one place.
 //!
-//! Precedence, highest first: a flag, its environment variable, the `--config` file, the default.
-//! The entry point is [`Config::load`]; every error names the flag or key at fault and the file.
+//! Precedence, highest first: a flag, its environment variable, the file, the default. Values are
+//! checked where they are read (clap for flags and variables, serde for the file), so an error
+//! names the flag or the key and the file; [`Config::load`] then checks what spans several keys.
+//! The running configuration is one value: [`reload`] decides, key by key and checked by the
+//! compiler, what a SIGHUP may change while running.
 
+use std::ffi::OsString;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use hickory_proto::rr::Name;
-use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use crate::dns::reverse::{net_of_reverse_zone, zones_for_cidr};
+use crate::dns::names::valid_label;
+use crate::dns::server::Limits;
+use crate::dns::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec, parse_zone_spec};
 use crate::model::selector::LabelFilter;
+use crate::reconcile::records::RecordOptions;
+use crate::reconcile::{EndpointsFrom, ReconcileOptions, Watches};
 
-/// Why the configuration could not be loaded. Every variant names the file and key at fault.
+/// Why the configuration could not be loaded. Every variant names the file or flag, and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The flags or environment variables could not be parsed (clap's message names the flag).
+    #[error("{0}")]
+    Flags(String),
     /// The `--config` file could not be read.
     #[error("config file {path}: cannot read it: {source}")]
     Read {
@@ -28,18 +42,18 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The `--config` file is not valid TOML or has an unknown key or a value of the wrong type.
+    /// The `--config` file is not valid TOML, or has an unknown key or a bad value.
     #[error("config file {path}: {message}")]
     Parse {
         /// The file.
         path: PathBuf,
-        /// What the TOML parser said, including the key and line.
+        /// The key (when known), the line, and what is wrong.
         message: String,
     },
-    /// A value is syntactically fine but not acceptable.
+    /// A value is well-formed but not acceptable with the others.
     #[error("{origin}: key `{key}`: {reason}")]
     Invalid {
-        /// Where the value came from: `command line` or `config file PATH`.
+        /// Where the value came from: the command line, an environment variable or the file.
         origin: String,
         /// The key or flag name.
         key: &'static str,
@@ -59,78 +73,152 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where the endpoints of a Service with a selector come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum EndpointsFrom {
-    /// Watch Pods and apply the EndpointSlice controller's rules ourselves (fastest propagation).
-    #[default]
-    Pods,
-    /// Use the EndpointSlices of every Service (cheaper on huge clusters: no Pod watch).
-    Endpointslices,
+/// A whole number within `MIN..=MAX` (seconds, or a count), checked where it is read so that the
+/// error names the flag or the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounded<const MIN: u64, const MAX: u64>(u64);
+
+impl<const MIN: u64, const MAX: u64> Bounded<MIN, MAX> {
+    /// The value.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    fn check(v: i128) -> Result<Self, String> {
+        if (i128::from(MIN)..=i128::from(MAX)).contains(&v) {
+            Ok(Self(v as u64))
+        } else {
+            Err(format!("{v} is outside {MIN}..={MAX}"))
+        }
+    }
 }
 
-/// Pod records `a-b-c-d.<ns>.pod.<zone>`, with CoreDNS's `pods` semantics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum PodsMode {
-    /// No pod records: every name under `pod.<zone>` is NXDOMAIN (CoreDNS's default).
-    #[default]
-    Disabled,
-    /// Answer any well-formed dashed IP in any exposed namespace, without checking (kube-dns compatible).
-    Insecure,
-    /// Answer only when a pod with that IP exists in that namespace.
-    Verified,
+impl<const MIN: u64, const MAX: u64> FromStr for Bounded<MIN, MAX> {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let v: i128 = s.trim().parse().map_err(|_| format!("`{s}` is not a whole number"))?;
+        Self::check(v)
+    }
 }
 
-/// How many PTR records an address gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum PtrMode {
-    /// One deterministic name: a headless endpoint's hostname record first, then the smallest name.
-    #[default]
-    First,
-    /// Every name that resolves to the address, as CoreDNS lists them.
-    All,
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Bounded<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::check(i128::from(i64::deserialize(d)?)).map_err(serde::de::Error::custom)
+    }
 }
 
-/// Command-line flags. Every flag has an environment fallback (`HEADLESS_DNS_*`) and a TOML key
-/// spelt like the flag (`http-listen = "..."`). A flag beats its variable, which beats the file.
-#[derive(Debug, Parser, Default)]
+/// Seconds of a TTL: at most an hour, as CoreDNS's `ttl` option allows.
+pub type TtlSecs = Bounded<0, { MAX_TTL as u64 }>;
+
+/// Largest TTL accepted: an hour, as CoreDNS's `ttl` option allows.
+pub const MAX_TTL: u32 = 3600;
+
+/// One `zone` value: a forward zone, a reverse zone, or a CIDR and the reverse zones covering it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneArg {
+    text: String,
+    zones: Vec<ZoneSpec>,
+}
+
+impl FromStr for ZoneArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(Self { text: s.trim().to_owned(), zones: parse_zone_spec(s)? })
+    }
+}
+
+impl fmt::Display for ZoneArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A label selector option, parsed once (see [`LabelFilter`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selector(pub LabelFilter);
+
+impl FromStr for Selector {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        LabelFilter::parse(s).map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Selector {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A list key in the file: one text or a list of them, each parsed as its flag parses it, never
+/// an empty list.
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "a string or a list of strings")]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let texts = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(v) => vec![v],
+        OneOrMany::Many(v) => v,
+    };
+    if texts.is_empty() {
+        return Err(serde::de::Error::custom("needs at least one value (leave the key out for the default)"));
+    }
+    texts.iter().map(|t| t.parse().map_err(|e| serde::de::Error::custom(format!("`{t}`: {e}")))).collect()
+}
+
+/// The whole configuration. Every field is a flag, an environment variable and a TOML key; unset
+/// fields take the defaults their accessors document.
+#[derive(Debug, Clone, Default, PartialEq, Parser, Deserialize)]
 #[command(
     name = "headless-dns",
     version,
     about = "Authoritative DNS for Kubernetes headless Services and StatefulSet pods"
 )]
-pub struct Cli {
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
     /// TOML configuration file; flags and environment variables override its keys.
     #[arg(long, env = "HEADLESS_DNS_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// Address to serve DNS on, UDP and TCP (repeatable; env: comma-separated). Default 127.0.0.1:5353.
+    /// Address to serve DNS on, UDP and TCP (repeatable; env: comma-separated); port 0 picks a free
+    /// port. Default 127.0.0.1:5353.
     #[arg(long, env = "HEADLESS_DNS_LISTEN", value_name = "ADDR:PORT", value_delimiter = ',')]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub listen: Vec<SocketAddr>,
     /// A zone served authoritatively (repeatable; env: comma-separated): a domain (cluster.local), a
     /// reverse zone (10.in-addr.arpa) or a CIDR (10.96.0.0/12) for PTR records. Default cluster.local.
     #[arg(long, env = "HEADLESS_DNS_ZONE", value_name = "NAME|CIDR", value_delimiter = ',')]
-    pub zone: Vec<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub zone: Vec<ZoneArg>,
     /// Kubeconfig to reach the API server (else KUBECONFIG, ~/.kube/config, then in-cluster).
     #[arg(long, env = "HEADLESS_DNS_KUBECONFIG", value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
     /// Serve from a YAML file or folder of Kubernetes objects instead of a cluster (watched for changes).
     #[arg(long, env = "HEADLESS_DNS_MANIFESTS", value_name = "PATH")]
     pub manifests: Option<PathBuf>,
-    /// Address for the HTTP endpoints /healthz and /readyz. Default: none.
+    /// Address for the HTTP endpoints /healthz, /readyz and /metrics. Default: none.
     #[arg(long, env = "HEADLESS_DNS_HTTP_LISTEN", value_name = "ADDR:PORT")]
     pub http_listen: Option<SocketAddr>,
     /// TTL of answer records in seconds (0..=3600). Default 5.
     #[arg(long, env = "HEADLESS_DNS_TTL", value_name = "SECS")]
-    pub ttl: Option<u32>,
+    pub ttl: Option<TtlSecs>,
     /// TTL of the SOA record itself (0..=3600). Default: the TTL.
     #[arg(long, env = "HEADLESS_DNS_SOA_TTL", value_name = "SECS")]
-    pub soa_ttl: Option<u32>,
+    pub soa_ttl: Option<TtlSecs>,
     /// SOA minimum: how long resolvers may cache a negative answer (RFC 2308; 0..=3600). Default: the TTL.
     #[arg(long, env = "HEADLESS_DNS_SOA_MINIMUM", value_name = "SECS")]
-    pub soa_minimum: Option<u32>,
+    pub soa_minimum: Option<TtlSecs>,
     /// Log format. Default text.
     #[arg(long, env = "HEADLESS_DNS_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -145,13 +233,14 @@ pub struct Cli {
     pub ptr: Option<PtrMode>,
     /// Only these namespaces are served (repeatable; env: comma-separated); others are NXDOMAIN. Default: all.
     #[arg(long, env = "HEADLESS_DNS_NAMESPACES", value_name = "NS", value_delimiter = ',')]
+    #[serde(default)]
     pub namespaces: Vec<String>,
     /// Only Services (and their EndpointSlices) matching this label selector are served; applied server-side.
     #[arg(long, env = "HEADLESS_DNS_LABELS", value_name = "SELECTOR")]
-    pub labels: Option<String>,
+    pub labels: Option<Selector>,
     /// Only namespaces whose labels match this selector are served (watches Namespaces).
     #[arg(long, env = "HEADLESS_DNS_NAMESPACE_LABELS", value_name = "SELECTOR")]
-    pub namespace_labels: Option<String>,
+    pub namespace_labels: Option<Selector>,
     /// Name endpoints without a hostname by their pod's name (when under 64 octets) instead of the dashed IP.
     #[arg(long, env = "HEADLESS_DNS_ENDPOINT_POD_NAMES", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub endpoint_pod_names: Option<bool>,
@@ -161,89 +250,26 @@ pub struct Cli {
     /// Serve no endpoint records: headless Services and endpoint names are NXDOMAIN; no Pod/EndpointSlice watch.
     #[arg(long, env = "HEADLESS_DNS_NOENDPOINTS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub noendpoints: Option<bool>,
-    /// Idle timeout of a DNS TCP connection, in seconds. Default 10.
+    /// Idle timeout of a DNS TCP connection, in seconds (1..=3600). Default 10.
     #[arg(long, env = "HEADLESS_DNS_TCP_IDLE_TIMEOUT", value_name = "SECS")]
-    pub tcp_idle_timeout: Option<u64>,
-    /// Seconds a started TCP message (or a reply write) may take (slowloris guard). Default 2.
+    pub tcp_idle_timeout: Option<Bounded<1, 3600>>,
+    /// Seconds a started TCP message (or a reply write) may take (slowloris guard; 1..=60). Default 2.
     #[arg(long, env = "HEADLESS_DNS_TCP_READ_TIMEOUT", value_name = "SECS")]
-    pub tcp_read_timeout: Option<u64>,
-    /// Most DNS TCP connections open at once per listen address; the oldest is closed to admit a new one. Default 1024.
+    pub tcp_read_timeout: Option<Bounded<1, 60>>,
+    /// Most DNS TCP connections open at once per listen address; the oldest is closed to admit a new
+    /// one (1..=65536). Default 1024.
     #[arg(long, env = "HEADLESS_DNS_TCP_MAX_CONNECTIONS", value_name = "N")]
-    pub tcp_max_connections: Option<u64>,
-    /// UDP worker threads per listen address. Default: the number of CPUs.
+    pub tcp_max_connections: Option<Bounded<1, 65536>>,
+    /// UDP worker threads per listen address (1..=256). Default: the number of CPUs.
     #[arg(long, env = "HEADLESS_DNS_UDP_WORKERS", value_name = "N")]
-    pub udp_workers: Option<u64>,
-    /// On SIGTERM, seconds to keep answering with /readyz failing before closing (lame duck). Default 0.
+    pub udp_workers: Option<Bounded<1, 256>>,
+    /// On SIGTERM, seconds to keep answering with /readyz failing before closing (lame duck; 0..=300). Default 0.
     #[arg(long, env = "HEADLESS_DNS_SHUTDOWN_DELAY", value_name = "SECS")]
-    pub shutdown_delay: Option<u64>,
+    pub shutdown_delay: Option<Bounded<0, 300>>,
     /// /readyz fails when a watch has had no successful API contact for this many seconds
-    /// (0: report the age only, never fail on it). Default 0.
+    /// (0: report the age only, never fail on it; 0..=86400). Default 0.
     #[arg(long, env = "HEADLESS_DNS_STALE_AFTER", value_name = "SECS")]
-    pub stale_after: Option<u64>,
-}
-
-/// A zone value in the file: one name or a list.
-#[derive(Debug, Deserialize, Clone)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    /// `zone = "cluster.local"`
-    One(String),
-    /// `zone = ["cluster.local", "10.96.0.0/12"]`
-    Many(Vec<String>),
-}
-
-/// The `--config` TOML file: the same keys as the flags, in kebab-case. Unknown keys are errors.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct FileConfig {
-    /// See [`Cli::listen`].
-    pub listen: Option<Vec<String>>,
-    /// See [`Cli::zone`].
-    pub zone: Option<OneOrMany>,
-    /// See [`Cli::kubeconfig`]; relative paths are relative to the config file.
-    pub kubeconfig: Option<PathBuf>,
-    /// See [`Cli::manifests`]; relative paths are relative to the config file.
-    pub manifests: Option<PathBuf>,
-    /// See [`Cli::http_listen`].
-    pub http_listen: Option<String>,
-    /// See [`Cli::ttl`].
-    pub ttl: Option<i64>,
-    /// See [`Cli::soa_ttl`].
-    pub soa_ttl: Option<i64>,
-    /// See [`Cli::soa_minimum`].
-    pub soa_minimum: Option<i64>,
-    /// See [`Cli::log_format`].
-    pub log_format: Option<LogFormat>,
-    /// See [`Cli::endpoints_from`].
-    pub endpoints_from: Option<EndpointsFrom>,
-    /// See [`Cli::pods`].
-    pub pods: Option<PodsMode>,
-    /// See [`Cli::ptr`].
-    pub ptr: Option<PtrMode>,
-    /// See [`Cli::namespaces`].
-    pub namespaces: Option<Vec<String>>,
-    /// See [`Cli::labels`].
-    pub labels: Option<String>,
-    /// See [`Cli::namespace_labels`].
-    pub namespace_labels: Option<String>,
-    /// See [`Cli::endpoint_pod_names`].
-    pub endpoint_pod_names: Option<bool>,
-    /// See [`Cli::ignore_empty_service`].
-    pub ignore_empty_service: Option<bool>,
-    /// See [`Cli::noendpoints`].
-    pub noendpoints: Option<bool>,
-    /// See [`Cli::tcp_idle_timeout`].
-    pub tcp_idle_timeout: Option<i64>,
-    /// See [`Cli::tcp_read_timeout`].
-    pub tcp_read_timeout: Option<i64>,
-    /// See [`Cli::tcp_max_connections`].
-    pub tcp_max_connections: Option<i64>,
-    /// See [`Cli::udp_workers`].
-    pub udp_workers: Option<i64>,
-    /// See [`Cli::shutdown_delay`].
-    pub shutdown_delay: Option<i64>,
-    /// See [`Cli::stale_after`].
-    pub stale_after: Option<i64>,
+    pub stale_after: Option<Bounded<0, 86400>>,
 }
 
 /// Where the records come from.
@@ -258,183 +284,286 @@ pub enum SourceConfig {
     Manifests(PathBuf),
 }
 
-/// One zone served.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ZoneSpec {
-    /// A forward zone such as `cluster.local.` (lower-cased, fully qualified).
-    Forward(Name),
-    /// A reverse zone and the network it covers.
-    Reverse {
-        /// The apex, e.g. `96.10.in-addr.arpa.`.
-        apex: Name,
-        /// The addresses it covers.
-        net: IpNet,
-    },
-}
-
-/// What is published and how: the CoreDNS `kubernetes` plugin options.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Options {
-    /// Pod records.
-    pub pods: PodsMode,
-    /// PTR records per address.
-    pub ptr: PtrMode,
-    /// Namespace allow-list; empty: all.
-    pub namespaces: Vec<String>,
-    /// Service label selector (server-side on the watches).
-    pub labels: Option<LabelFilter>,
-    /// Namespace label selector.
-    pub namespace_labels: Option<LabelFilter>,
-    /// Endpoint names from pod names.
-    pub endpoint_pod_names: bool,
-    /// ClusterIP Services without ready endpoints are NXDOMAIN.
-    pub ignore_empty_service: bool,
-    /// No endpoint records at all.
-    pub noendpoints: bool,
-}
-
-/// Answer TTLs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ttls {
-    /// Record TTL.
-    pub record: u32,
-    /// The SOA record's own TTL.
-    pub soa: u32,
-    /// The SOA minimum field (negative caching, RFC 2308 section 5).
-    pub soa_minimum: u32,
-}
-
-/// The validated configuration the server runs with.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// DNS listen addresses (UDP and TCP each).
-    pub listen: Vec<SocketAddr>,
-    /// The zones served; at least one forward zone.
-    pub zones: Vec<ZoneSpec>,
-    /// Where records come from.
-    pub source: SourceConfig,
-    /// HTTP address for health endpoints.
-    pub http_listen: Option<SocketAddr>,
-    /// TTLs.
-    pub ttls: Ttls,
-    /// Log format.
-    pub log_format: LogFormat,
-    /// Endpoint source for Services with a selector.
-    pub endpoints_from: EndpointsFrom,
-    /// Publishing options.
-    pub options: Options,
-    /// TCP idle timeout.
-    pub tcp_idle_timeout: Duration,
-    /// TCP read deadline for a started message.
-    pub tcp_read_timeout: Duration,
-    /// TCP connection limit per listen address.
-    pub tcp_max_connections: usize,
-    /// UDP worker threads per listen address.
-    pub udp_workers: usize,
-    /// Lame-duck time on SIGTERM.
-    pub shutdown_delay: Duration,
-    /// Watch staleness that fails readiness (None: never).
-    pub stale_after: Option<Duration>,
-}
-
-impl Config {
-    /// The first forward zone (PTR targets are named in it).
-    pub fn primary_zone(&self) -> &Name {
-        self.zones
-            .iter()
-            .find_map(|z| match z {
-                ZoneSpec::Forward(n) => Some(n),
-                ZoneSpec::Reverse { .. } => None,
-            })
-            .expect("validated: at least one forward zone")
-    }
-}
-
-/// Largest TTL accepted: an hour, as CoreDNS's `ttl` option allows.
-pub const MAX_TTL: u32 = 3600;
-
-impl Config {
-    /// Parses the process's flags and environment, reads the `--config` file and validates all.
-    /// Clap itself reports bad flags (exit status 2); every other error is a [`ConfigError`].
-    pub fn load() -> Result<Self, ConfigError> {
-        Self::from_cli(Cli::parse())
-    }
-
-    /// Builds the configuration from parsed flags (and the file they name).
-    pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
-        let (file, file_path) = match &cli.config {
-            Some(path) => (read_file(path)?, Some(path.clone())),
-            None => (FileConfig::default(), None),
-        };
-        merge(cli, file, file_path.as_deref())
-    }
-}
-
-/// Reads and parses a TOML configuration file.
-pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-    toml::from_str(&text)
-        .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string().trim_end().replace('\n', " ") })
-}
-
 /// Where a value came from, for error messages.
 struct Origins<'a> {
+    matches: &'a ArgMatches,
     file: Option<&'a Path>,
 }
 
 impl Origins<'_> {
-    fn file(&self) -> String {
-        match self.file {
-            Some(p) => format!("config file {}", p.display()),
-            None => "config file".to_owned(),
+    /// The flag, the environment variable or the file that set `key` (kebab-case).
+    fn of(&self, key: &str) -> String {
+        let id = key.replace('-', "_");
+        match self.matches.value_source(&id) {
+            Some(ValueSource::CommandLine) => format!("command line (--{key})"),
+            Some(ValueSource::EnvVariable) => {
+                format!("environment (HEADLESS_DNS_{})", id.to_ascii_uppercase())
+            }
+            _ => match self.file {
+                Some(p) => format!("config file {}", p.display()),
+                None => "default".to_owned(),
+            },
         }
     }
-    fn cli(&self) -> String {
-        "command line or environment".to_owned()
-    }
-    /// The flag's value, else the file's, else the default, with the origin of the one chosen.
-    fn pick<T>(&self, flag: Option<T>, file: Option<T>, default: T) -> (T, String) {
-        match (flag, file) {
-            (Some(v), _) => (v, self.cli()),
-            (None, Some(v)) => (v, self.file()),
-            (None, None) => (default, "default".to_owned()),
-        }
-    }
-    fn seconds(
-        &self,
-        key: &'static str,
-        flag: Option<i64>,
-        file: Option<i64>,
-        default: i64,
-        range: std::ops::RangeInclusive<i64>,
-    ) -> Result<i64, ConfigError> {
-        let (v, origin) = self.pick(flag, file, default);
-        if range.contains(&v) {
-            Ok(v)
-        } else {
-            Err(ConfigError::Invalid {
-                origin,
-                key,
-                reason: format!("{v} is outside {}..={}", range.start(), range.end()),
-            })
-        }
-    }
-    fn selector(
-        &self,
-        key: &'static str,
-        flag: Option<String>,
-        file: Option<String>,
-    ) -> Result<Option<LabelFilter>, ConfigError> {
-        let (v, origin) = self.pick(flag.map(Some), file.map(Some), None);
-        v.map(|text| LabelFilter::parse(&text).map_err(|reason| ConfigError::Invalid { origin, key, reason }))
-            .transpose()
+
+    fn invalid(&self, key: &'static str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { origin: self.of(key), key, reason: reason.into() }
     }
 }
 
-fn merge(cli: Cli, file: FileConfig, file_path: Option<&Path>) -> Result<Config, ConfigError> {
-    // Destructure so that a new field cannot be silently ignored.
-    let Cli {
-        config: _,
+impl Config {
+    /// Parses the process's flags and environment, reads the `--config` file and checks the
+    /// whole. Bad flags, `--help` and `--version` are clap's to report (it exits, status 2 for an
+    /// error); every other problem is a [`ConfigError`].
+    pub fn load() -> Result<Self, ConfigError> {
+        let matches = Self::command().get_matches();
+        Self::from_matches(&matches)
+    }
+
+    /// As [`Config::load`] from explicit arguments (the first is the program name), returning
+    /// every error, clap's included (for reloads and tests).
+    pub fn load_from<I, T>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Self::command().try_get_matches_from(args).map_err(|e| ConfigError::Flags(e.to_string()))?;
+        Self::from_matches(&matches)
+    }
+
+    fn from_matches(matches: &ArgMatches) -> Result<Self, ConfigError> {
+        let flags = Self::from_arg_matches(matches).map_err(|e| ConfigError::Flags(e.to_string()))?;
+        let mut config = match &flags.config {
+            Some(path) => read_file(path)?,
+            None => Self::default(),
+        };
+        // Flags and their variables override the file's keys, one by one.
+        config.update_from_arg_matches(matches).map_err(|e| ConfigError::Flags(e.to_string()))?;
+        config.check(&Origins { matches, file: flags.config.as_deref() })?;
+        Ok(config)
+    }
+
+    /// What no single key can check alone.
+    fn check(&self, o: &Origins<'_>) -> Result<(), ConfigError> {
+        let zones = self.zones();
+        let forward: Vec<&Name> = zones
+            .iter()
+            .filter_map(|z| match z {
+                ZoneSpec::Forward(n) => Some(n),
+                ZoneSpec::Reverse { .. } => None,
+            })
+            .collect();
+        if forward.is_empty() {
+            return Err(
+                o.invalid("zone", "at least one forward zone (such as cluster.local) is needed next to reverse zones")
+            );
+        }
+        // A forward zone inside another would hide the outer zone's names below it: the most
+        // specific zone answers a question, and it holds none of them.
+        for inner in &forward {
+            if let Some(outer) = forward.iter().find(|outer| *outer != inner && outer.zone_of(inner)) {
+                return Err(o.invalid(
+                    "zone",
+                    format!(
+                        "zone {inner} lies inside zone {outer}; serve one of them (names below {inner} would be hidden)"
+                    ),
+                ));
+            }
+        }
+        for ns in &self.namespaces {
+            if !valid_label(ns) {
+                return Err(o.invalid("namespaces", format!("`{ns}` is not a namespace name")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The DNS listen addresses (default 127.0.0.1:5353).
+    pub fn listen(&self) -> Vec<SocketAddr> {
+        if self.listen.is_empty() { vec![SocketAddr::from(([127, 0, 0, 1], 5353))] } else { self.listen.clone() }
+    }
+
+    /// The zones served, each once (default `cluster.local`).
+    pub fn zones(&self) -> Vec<ZoneSpec> {
+        if self.zone.is_empty() {
+            return parse_zone_spec("cluster.local").unwrap_or_default();
+        }
+        let mut zones: Vec<ZoneSpec> = Vec::new();
+        for z in self.zone.iter().flat_map(|a| a.zones.iter()) {
+            if !zones.contains(z) {
+                zones.push(z.clone());
+            }
+        }
+        zones
+    }
+
+    /// The first forward zone: PTR targets are named in it. `None` only before [`Config::load`]
+    /// has checked the zones.
+    pub fn primary_zone(&self) -> Option<Name> {
+        self.zones().into_iter().find_map(|z| match z {
+            ZoneSpec::Forward(n) => Some(n),
+            ZoneSpec::Reverse { .. } => None,
+        })
+    }
+
+    /// Where records come from: the manifests when set, else the cluster.
+    pub fn source(&self) -> SourceConfig {
+        match &self.manifests {
+            Some(m) => SourceConfig::Manifests(m.clone()),
+            None => SourceConfig::Kubernetes { kubeconfig: self.kubeconfig.clone() },
+        }
+    }
+
+    /// The TTLs: records 5 s; the SOA's own TTL and its minimum default to the record TTL.
+    pub fn ttls(&self) -> Ttls {
+        let secs = |v: Option<TtlSecs>, default: u32| v.map_or(default, |v| v.get() as u32);
+        let record = secs(self.ttl, 5);
+        Ttls { record, soa: secs(self.soa_ttl, record), soa_minimum: secs(self.soa_minimum, record) }
+    }
+
+    /// The log format (default text).
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or_default()
+    }
+
+    /// Where Services with a selector take their endpoints (default pods).
+    pub fn endpoints_from(&self) -> EndpointsFrom {
+        self.endpoints_from.unwrap_or_default()
+    }
+
+    /// The pod records mode (default disabled).
+    pub fn pods(&self) -> PodsMode {
+        self.pods.unwrap_or_default()
+    }
+
+    /// The Service label selector.
+    pub fn labels(&self) -> Option<&LabelFilter> {
+        self.labels.as_ref().map(|s| &s.0)
+    }
+
+    /// The namespace label selector.
+    pub fn namespace_labels(&self) -> Option<&LabelFilter> {
+        self.namespace_labels.as_ref().map(|s| &s.0)
+    }
+
+    /// How answers are shaped.
+    pub fn zone_settings(&self) -> ZoneSettings {
+        ZoneSettings {
+            zones: self.zones(),
+            ttls: self.ttls(),
+            pods: self.pods(),
+            ptr: self.ptr.unwrap_or_default(),
+            namespaces: self.namespaces.clone(),
+        }
+    }
+
+    /// The transport limits.
+    pub fn limits(&self) -> Limits {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Limits {
+            udp_workers: self.udp_workers.map_or(cpus, |n| n.get() as usize),
+            tcp_max_connections: self.tcp_max_connections.map_or(1024, |n| n.get() as usize),
+            tcp_idle_timeout: Duration::from_secs(self.tcp_idle_timeout.map_or(10, Bounded::get)),
+            tcp_read_timeout: Duration::from_secs(self.tcp_read_timeout.map_or(2, Bounded::get)),
+        }
+    }
+
+    /// The lame-duck time on SIGTERM (default none).
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay.map_or(0, Bounded::get))
+    }
+
+    /// Watch staleness that fails readiness (None: never; the default).
+    pub fn stale_after(&self) -> Option<Duration> {
+        self.stale_after.map(Bounded::get).filter(|s| *s > 0).map(Duration::from_secs)
+    }
+
+    /// Which kinds the configuration needs watched.
+    pub fn watches(&self) -> Watches {
+        let noendpoints = self.noendpoints.unwrap_or(false);
+        Watches {
+            pods: (self.endpoints_from() == EndpointsFrom::Pods && !noendpoints) || self.pods() == PodsMode::Verified,
+            slices: !noendpoints,
+            namespaces: self.namespace_labels.is_some(),
+        }
+    }
+
+    /// What the reconciler is told.
+    pub fn reconcile_options(&self) -> ReconcileOptions {
+        let zones = self.zones();
+        let longest_zone = zones
+            .iter()
+            .map(|z| match z {
+                ZoneSpec::Forward(n) => n.to_ascii().trim_end_matches('.').len(),
+                ZoneSpec::Reverse { .. } => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        ReconcileOptions {
+            mode: self.endpoints_from(),
+            watches: self.watches(),
+            records: RecordOptions {
+                endpoint_pod_names: self.endpoint_pod_names.unwrap_or(false),
+                ignore_empty_service: self.ignore_empty_service.unwrap_or(false),
+                noendpoints: self.noendpoints.unwrap_or(false),
+                max_relative_len: crate::dns::names::MAX_NAME.saturating_sub(longest_zone + 1),
+                ptr: zones.iter().any(|z| matches!(z, ZoneSpec::Reverse { .. })),
+            },
+            namespaces: self.namespaces.clone(),
+            namespace_labels: self.namespace_labels().cloned(),
+            pods_verified: self.pods() == PodsMode::Verified,
+        }
+    }
+}
+
+/// Reads and parses a TOML configuration file; relative paths in it are made relative to it.
+pub fn read_file(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let mut config: Config = toml::from_str(&text)
+        .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: toml_message(&text, &e) })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let relative = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+    config.kubeconfig = config.kubeconfig.map(relative);
+    config.manifests = config.manifests.map(relative);
+    Ok(config)
+}
+
+/// A TOML error as one line naming the key and the line: `key `ttl` (line 3): 99999 is outside
+/// 0..=3600`.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else { return message };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line =
+        text[..start].rsplit('\n').next().unwrap_or("").to_owned() + text[start..].split('\n').next().unwrap_or("");
+    match line.split_once('=').map(|(key, _)| key.trim()) {
+        Some(key) if !key.is_empty() && !message.contains(&format!("`{key}`")) => {
+            format!("key `{key}` (line {line_no}): {message}")
+        }
+        _ => format!("line {line_no}: {message}"),
+    }
+}
+
+/// The outcome of a reload: the configuration now running, and the changed keys that were not
+/// applied because they need a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reloaded {
+    /// The running configuration after the reload: `running` with every key that may change
+    /// while running taken from the new configuration.
+    pub config: Config,
+    /// Keys whose new value needs a restart (kept at their running value).
+    pub needs_restart: Vec<&'static str>,
+}
+
+/// Decides what a reload applies. Every key is classified here, and the compiler checks it: the
+/// new configuration is destructured without `..`, so a new key that is not classified does not
+/// compile. TTLs and `ptr` change at once; `pods` changes at once between `disabled` and
+/// `insecure` (both are answered without the reconciler), while `verified` on either side needs
+/// the Pod watch and the published pod records, so a restart. Everything else needs a restart.
+pub fn reload(running: &Config, new: Config) -> Reloaded {
+    let Config {
+        config,
         listen,
         zone,
         kubeconfig,
@@ -459,263 +588,174 @@ fn merge(cli: Cli, file: FileConfig, file_path: Option<&Path>) -> Result<Config,
         udp_workers,
         shutdown_delay,
         stale_after,
-    } = cli;
-    let o = Origins { file: file_path };
-    let base_dir = file_path.and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-    let relative = |p: PathBuf| if p.is_absolute() { p } else { base_dir.join(p) };
-    let non_empty = |v: Vec<String>| if v.is_empty() { None } else { Some(v) };
-
-    let listen = if !listen.is_empty() {
-        listen
-    } else if let Some(list) = file.listen {
-        let mut out = Vec::new();
-        for item in list {
-            out.push(item.parse::<SocketAddr>().map_err(|e| ConfigError::Invalid {
-                origin: o.file(),
-                key: "listen",
-                reason: format!("`{item}` is not ADDR:PORT ({e})"),
-            })?);
-        }
-        if out.is_empty() {
-            return Err(ConfigError::Invalid {
-                origin: o.file(),
-                key: "listen",
-                reason: "needs at least one address".into(),
-            });
-        }
-        out
+    } = new;
+    let mut next = running.clone();
+    let mut needs_restart = Vec::new();
+    // Applied at once.
+    next.ttl = ttl;
+    next.soa_ttl = soa_ttl;
+    next.soa_minimum = soa_minimum;
+    next.ptr = ptr;
+    let verified = |p: Option<PodsMode>| p.unwrap_or_default() == PodsMode::Verified;
+    if pods.unwrap_or_default() != running.pods() && (verified(pods) || verified(running.pods)) {
+        needs_restart.push("pods");
     } else {
-        vec!["127.0.0.1:5353".parse().expect("valid default")]
-    };
-
-    let file_zones = file.zone.map(|z| match z {
-        OneOrMany::One(s) => vec![s],
-        OneOrMany::Many(v) => v,
-    });
-    let (zone_texts, zone_origin) = o.pick(non_empty(zone), file_zones, vec!["cluster.local".to_owned()]);
-    let mut zones = Vec::new();
-    for text in &zone_texts {
-        let parsed = parse_zone_spec(text).map_err(|reason| ConfigError::Invalid {
-            origin: zone_origin.clone(),
-            key: "zone",
-            reason,
-        })?;
-        for z in parsed {
-            if !zones.contains(&z) {
-                zones.push(z);
-            }
+        next.pods = pods;
+    }
+    // Need a restart: kept at their running value, reported when asked to change.
+    let mut restart = |key: &'static str, changed: bool| {
+        if changed {
+            needs_restart.push(key);
         }
-    }
-    if !zones.iter().any(|z| matches!(z, ZoneSpec::Forward(_))) {
-        return Err(ConfigError::Invalid {
-            origin: zone_origin,
-            key: "zone",
-            reason: "at least one forward zone (such as cluster.local) is needed next to reverse zones".into(),
-        });
-    }
-
-    let kubeconfig = kubeconfig.or(file.kubeconfig.map(relative));
-    let manifests = manifests.or(file.manifests.map(relative));
-    let source = match (manifests, kubeconfig) {
-        (Some(m), _) => SourceConfig::Manifests(m),
-        (None, k) => SourceConfig::Kubernetes { kubeconfig: k },
     };
-
-    let http_listen = match (http_listen, file.http_listen) {
-        (Some(a), _) => Some(a),
-        (None, Some(text)) => Some(text.parse().map_err(|e| ConfigError::Invalid {
-            origin: o.file(),
-            key: "http-listen",
-            reason: format!("`{text}` is not ADDR:PORT ({e})"),
-        })?),
-        (None, None) => None,
-    };
-
-    let max = i64::from(MAX_TTL);
-    let record = o.seconds("ttl", ttl.map(i64::from), file.ttl, 5, 0..=max)?;
-    let ttls = Ttls {
-        record: record as u32,
-        soa: o.seconds("soa-ttl", soa_ttl.map(i64::from), file.soa_ttl, record, 0..=max)? as u32,
-        soa_minimum: o.seconds("soa-minimum", soa_minimum.map(i64::from), file.soa_minimum, record, 0..=max)? as u32,
-    };
-    let idle =
-        o.seconds("tcp-idle-timeout", tcp_idle_timeout.map(|v| v as i64), file.tcp_idle_timeout, 10, 1..=3600)?;
-    let read = o.seconds("tcp-read-timeout", tcp_read_timeout.map(|v| v as i64), file.tcp_read_timeout, 2, 1..=60)?;
-    let max_conns = o.seconds(
-        "tcp-max-connections",
-        tcp_max_connections.map(|v| v as i64),
-        file.tcp_max_connections,
-        1024,
-        1..=65536,
-    )?;
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
-    let workers = o.seconds("udp-workers", udp_workers.map(|v| v as i64), file.udp_workers, cpus, 1..=256)?;
-    let delay = o.seconds("shutdown-delay", shutdown_delay.map(|v| v as i64), file.shutdown_delay, 0, 0..=300)?;
-    let stale = o.seconds("stale-after", stale_after.map(|v| v as i64), file.stale_after, 0, 0..=86400)?;
-
-    let (namespaces, ns_origin) = o.pick(non_empty(namespaces), file.namespaces, Vec::new());
-    for ns in &namespaces {
-        if !crate::model::records::valid_label(ns) {
-            return Err(ConfigError::Invalid {
-                origin: ns_origin,
-                key: "namespaces",
-                reason: format!("`{ns}` is not a namespace name"),
-            });
-        }
-    }
-    let options = Options {
-        pods: pods.or(file.pods).unwrap_or_default(),
-        ptr: ptr.or(file.ptr).unwrap_or_default(),
-        namespaces,
-        labels: o.selector("labels", labels, file.labels)?,
-        namespace_labels: o.selector("namespace-labels", namespace_labels, file.namespace_labels)?,
-        endpoint_pod_names: endpoint_pod_names.or(file.endpoint_pod_names).unwrap_or(false),
-        ignore_empty_service: ignore_empty_service.or(file.ignore_empty_service).unwrap_or(false),
-        noendpoints: noendpoints.or(file.noendpoints).unwrap_or(false),
-    };
-
-    Ok(Config {
-        listen,
-        zones,
-        source,
-        http_listen,
-        ttls,
-        log_format: log_format.or(file.log_format).unwrap_or_default(),
-        endpoints_from: endpoints_from.or(file.endpoints_from).unwrap_or_default(),
-        options,
-        tcp_idle_timeout: Duration::from_secs(idle as u64),
-        tcp_read_timeout: Duration::from_secs(read as u64),
-        tcp_max_connections: max_conns as usize,
-        udp_workers: workers as usize,
-        shutdown_delay: Duration::from_secs(delay as u64),
-        stale_after: (stale > 0).then(|| Duration::from_secs(stale as u64)),
-    })
-}
-
-/// Parses one `zone` value: a CIDR (its covering reverse zones), a reverse zone name, or a forward
-/// zone name. Names are returned lower-cased and fully qualified.
-pub fn parse_zone_spec(text: &str) -> Result<Vec<ZoneSpec>, String> {
-    let trimmed = text.trim();
-    if trimmed.contains('/') {
-        let net: IpNet = trimmed.parse().map_err(|e| format!("`{text}` is not a CIDR ({e})"))?;
-        return Ok(zones_for_cidr(net)?.into_iter().map(|(apex, net)| ZoneSpec::Reverse { apex, net }).collect());
-    }
-    let name = parse_zone(trimmed)?;
-    let lower = name.to_ascii();
-    if lower.ends_with("in-addr.arpa.") || lower.ends_with("ip6.arpa.") {
-        let net = net_of_reverse_zone(&name).ok_or_else(|| format!("`{text}` is not a valid reverse zone"))?;
-        return Ok(vec![ZoneSpec::Reverse { apex: name, net }]);
-    }
-    Ok(vec![ZoneSpec::Forward(name)])
-}
-
-/// Parses a zone name: a valid, non-root domain name, returned lower-cased and fully qualified.
-pub fn parse_zone(text: &str) -> Result<Name, String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() || trimmed == "." {
-        return Err("the zone must be a domain name such as cluster.local, not the root".into());
-    }
-    let mut name = Name::from_ascii(trimmed).map_err(|e| format!("`{text}` is not a domain name ({e})"))?;
-    name.set_fqdn(true);
-    Ok(name.to_lowercase())
+    restart("config", config != running.config);
+    restart("listen", listen != running.listen);
+    restart("zone", zone != running.zone);
+    restart("kubeconfig", kubeconfig != running.kubeconfig);
+    restart("manifests", manifests != running.manifests);
+    restart("http-listen", http_listen != running.http_listen);
+    restart("log-format", log_format != running.log_format);
+    restart("endpoints-from", endpoints_from != running.endpoints_from);
+    restart("namespaces", namespaces != running.namespaces);
+    restart("labels", labels != running.labels);
+    restart("namespace-labels", namespace_labels != running.namespace_labels);
+    restart("endpoint-pod-names", endpoint_pod_names != running.endpoint_pod_names);
+    restart("ignore-empty-service", ignore_empty_service != running.ignore_empty_service);
+    restart("noendpoints", noendpoints != running.noendpoints);
+    restart("tcp-idle-timeout", tcp_idle_timeout != running.tcp_idle_timeout);
+    restart("tcp-read-timeout", tcp_read_timeout != running.tcp_read_timeout);
+    restart("tcp-max-connections", tcp_max_connections != running.tcp_max_connections);
+    restart("udp-workers", udp_workers != running.udp_workers);
+    restart("shutdown-delay", shutdown_delay != running.shutdown_delay);
+    restart("stale-after", stale_after != running.stale_after);
+    Reloaded { config: next, needs_restart }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cli(args: &[&str]) -> Result<Cli, clap::Error> {
+    fn load(args: &[&str]) -> Result<Config, ConfigError> {
         let mut all = vec!["headless-dns"];
         all.extend_from_slice(args);
-        Cli::try_parse_from(all)
+        Config::load_from(all)
+    }
+
+    fn file(text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        let p = path.to_str().unwrap().to_owned();
+        (dir, p)
     }
 
     #[test]
     fn defaults_are_documented_values() {
-        let c = Config::from_cli(cli(&[]).unwrap()).unwrap();
-        assert_eq!(c.listen, vec!["127.0.0.1:5353".parse::<SocketAddr>().unwrap()]);
-        assert_eq!(c.primary_zone().to_string(), "cluster.local.");
-        assert_eq!(c.ttls, Ttls { record: 5, soa: 5, soa_minimum: 5 });
-        assert_eq!(c.endpoints_from, EndpointsFrom::Pods);
-        assert_eq!(c.source, SourceConfig::Kubernetes { kubeconfig: None });
+        let c = load(&[]).unwrap();
+        assert_eq!(c.listen(), vec!["127.0.0.1:5353".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(c.primary_zone().unwrap().to_string(), "cluster.local.");
+        assert_eq!(c.ttls(), Ttls { record: 5, soa: 5, soa_minimum: 5 });
+        assert_eq!(c.endpoints_from(), EndpointsFrom::Pods);
+        assert_eq!(c.source(), SourceConfig::Kubernetes { kubeconfig: None });
+        assert_eq!(c.limits().tcp_max_connections, 1024);
     }
 
     #[test]
     fn flags_override_the_file_and_file_paths_are_relative_to_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, "listen = [\"127.0.0.1:1053\"]\nzone = \"Example.ORG\"\nttl = 30\nmanifests = \"m\"\n")
-            .unwrap();
-        let p = path.to_str().unwrap();
-        let c = Config::from_cli(cli(&["--config", p, "--ttl", "7"]).unwrap()).unwrap();
-        assert_eq!(c.ttls.record, 7);
-        assert_eq!(c.primary_zone().to_string(), "example.org.");
-        assert_eq!(c.listen[0].port(), 1053);
-        assert_eq!(c.source, SourceConfig::Manifests(dir.path().join("m")));
+        let (dir, p) = file("listen = [\"127.0.0.1:1053\"]\nzone = \"Example.ORG\"\nttl = 30\nmanifests = \"m\"\n");
+        let c = load(&["--config", &p, "--ttl", "7"]).unwrap();
+        assert_eq!(c.ttls().record, 7);
+        assert_eq!(c.primary_zone().unwrap().to_string(), "example.org.");
+        assert_eq!(c.listen()[0].port(), 1053);
+        assert_eq!(c.source(), SourceConfig::Manifests(dir.path().join("m")));
     }
 
     #[test]
     fn unknown_key_names_file_and_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, "zone = \"a.b\"\nbogus = 1\n").unwrap();
-        let err = Config::from_cli(cli(&["--config", path.to_str().unwrap()]).unwrap()).unwrap_err().to_string();
+        let (_dir, p) = file("zone = \"a.b\"\nbogus = 1\n");
+        let err = load(&["--config", &p]).unwrap_err().to_string();
         assert!(err.contains("c.toml") && err.contains("bogus"), "{err}");
     }
 
     #[test]
-    fn out_of_range_ttl_names_the_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, "ttl = 99999\n").unwrap();
-        let err = Config::from_cli(cli(&["--config", path.to_str().unwrap()]).unwrap()).unwrap_err().to_string();
-        assert!(err.contains("`ttl`") && err.contains("c.toml"), "{err}");
+    fn out_of_range_values_name_the_key_the_line_and_the_limit() {
+        let (_dir, p) = file("zone = \"a.b\"\nttl = 99999\n");
+        let err = load(&["--config", &p]).unwrap_err().to_string();
+        assert!(err.contains("`ttl`") && err.contains("c.toml") && err.contains("line 2"), "{err}");
+        assert!(err.contains("0..=3600"), "{err}");
+        let (_dir, p) = file("listen = []\n");
+        let err = load(&["--config", &p]).unwrap_err().to_string();
+        assert!(err.contains("`listen`") && err.contains("at least one"), "{err}");
+        let err = load(&["--soa-minimum", "4000"]).unwrap_err().to_string();
+        assert!(err.contains("--soa-minimum") && err.contains("0..=3600"), "{err}");
     }
 
     #[test]
-    fn bad_flag_value_is_a_clap_error() {
-        assert!(cli(&["--listen", "nonsense"]).is_err());
-        assert!(cli(&["--log-format", "xml"]).is_err());
-        assert!(Config::from_cli(cli(&["--zone", "."]).unwrap()).is_err());
-        assert!(Config::from_cli(cli(&["--zone", "10.0.0.0/8"]).unwrap()).is_err(), "reverse only");
-        assert!(Config::from_cli(cli(&["--labels", "a in b"]).unwrap()).is_err());
-        assert!(Config::from_cli(cli(&["--soa-minimum", "4000"]).unwrap()).is_err());
+    fn bad_values_are_refused() {
+        assert!(load(&["--listen", "nonsense"]).is_err());
+        assert!(load(&["--log-format", "xml"]).is_err());
+        assert!(load(&["--zone", "."]).is_err());
+        let err = load(&["--zone", "10.0.0.0/8"]).unwrap_err().to_string();
+        assert!(err.contains("--zone") && err.contains("forward zone"), "reverse only: {err}");
+        assert!(load(&["--labels", "a in b"]).is_err());
+        let err = load(&["--zone", "cluster.local,svc.cluster.local"]).unwrap_err().to_string();
+        assert!(err.contains("inside zone cluster.local."), "{err}");
+        let err = load(&["--namespaces", "a,B_c"]).unwrap_err().to_string();
+        assert!(err.contains("`namespaces`") && err.contains("B_c"), "{err}");
     }
 
     #[test]
     fn zones_options_and_ttls() {
-        let c = Config::from_cli(
-            cli(&[
-                "--zone",
-                "cluster.local,10.96.0.0/12",
-                "--zone",
-                "244.10.in-addr.arpa",
-                "--pods",
-                "verified",
-                "--ptr",
-                "all",
-                "--namespaces",
-                "a,b",
-                "--labels",
-                "app=web",
-                "--endpoint-pod-names",
-                "--ignore-empty-service=false",
-                "--ttl",
-                "30",
-                "--soa-minimum",
-                "1",
-            ])
-            .unwrap(),
-        )
+        let c = load(&[
+            "--zone",
+            "cluster.local,10.96.0.0/12",
+            "--zone",
+            "244.10.in-addr.arpa",
+            "--pods",
+            "verified",
+            "--ptr",
+            "all",
+            "--namespaces",
+            "a,b",
+            "--labels",
+            "app=web",
+            "--endpoint-pod-names",
+            "--ignore-empty-service=false",
+            "--ttl",
+            "30",
+            "--soa-minimum",
+            "1",
+        ])
         .unwrap();
-        assert_eq!(c.zones.len(), 1 + 16 + 1);
-        assert!(matches!(&c.zones[1], ZoneSpec::Reverse { apex, .. } if apex.to_string() == "96.10.in-addr.arpa."));
-        assert_eq!(c.options.pods, PodsMode::Verified);
-        assert_eq!(c.options.ptr, PtrMode::All);
-        assert_eq!(c.options.namespaces, ["a", "b"]);
-        assert_eq!(c.options.labels.as_ref().map(LabelFilter::as_str), Some("app=web"));
-        assert!(c.options.endpoint_pod_names);
-        assert!(!c.options.ignore_empty_service);
-        assert_eq!(c.ttls, Ttls { record: 30, soa: 30, soa_minimum: 1 });
+        let zones = c.zones();
+        assert_eq!(zones.len(), 1 + 16 + 1);
+        assert!(matches!(&zones[1], ZoneSpec::Reverse { apex, .. } if apex.to_string() == "96.10.in-addr.arpa."));
+        assert_eq!(c.pods(), PodsMode::Verified);
+        assert_eq!(c.zone_settings().ptr, PtrMode::All);
+        assert_eq!(c.namespaces, ["a", "b"]);
+        assert_eq!(c.labels().map(LabelFilter::as_str), Some("app=web"));
+        let r = c.reconcile_options();
+        assert!(r.records.endpoint_pod_names && !r.records.ignore_empty_service && r.records.ptr);
+        assert!(r.pods_verified && r.watches.pods);
+        assert_eq!(c.ttls(), Ttls { record: 30, soa: 30, soa_minimum: 1 });
+    }
+
+    #[test]
+    fn a_reload_applies_safe_keys_and_keeps_the_running_value_of_the_others() {
+        let start = load(&["--ttl", "5"]).unwrap();
+        let insecure = load(&["--ttl", "9", "--pods", "insecure", "--udp-workers", "3"]).unwrap();
+        let first = reload(&start, insecure);
+        assert_eq!(first.needs_restart, ["udp-workers"]);
+        assert_eq!((first.config.ttls().record, first.config.pods()), (9, PodsMode::Insecure));
+        assert_eq!(first.config.udp_workers, None, "kept at the running value");
+        // A second reload asking for `verified` keeps the running `insecure`, not the start-up value.
+        let verified = load(&["--ttl", "9", "--pods", "verified"]).unwrap();
+        let second = reload(&first.config, verified);
+        assert_eq!(second.needs_restart, ["pods"]);
+        assert_eq!(second.config.pods(), PodsMode::Insecure);
+        // Two reloads in a row behave like one.
+        let again = reload(&second.config, load(&["--ttl", "9", "--pods", "insecure"]).unwrap());
+        assert!(again.needs_restart.is_empty());
+        assert_eq!(again.config, second.config);
     }
 }

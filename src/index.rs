@@ -218,26 +218,6 @@ struct Owners {
     per_namespace: HashMap<String, usize>,
 }
 
-/// The key a name is stored under when relative to `zone`: its lower-cased labels below the
-/// zone, joined with dots (`""` for the apex). `None` when `name` is not inside `zone`.
-pub fn relative_key(name: &Name, zone: &Name) -> Option<String> {
-    if !zone.zone_of(name) {
-        return None;
-    }
-    let below = name.num_labels().saturating_sub(zone.num_labels()) as usize;
-    let mut key = String::new();
-    for (i, label) in name.iter().take(below).enumerate() {
-        if i > 0 {
-            key.push('.');
-        }
-        for &b in label {
-            // Labels with dots or odd bytes can never match a key we publish; keep them distinct.
-            key.push(if b == b'.' { '\u{0}' } else { char::from(b.to_ascii_lowercase()) });
-        }
-    }
-    Some(key)
-}
-
 impl Index {
     /// An empty, not yet synced index. `filter_namespaces_by_labels` turns on the set of
     /// namespaces exposed by the `namespace-labels` option. The SOA serial starts at the current
@@ -508,16 +488,6 @@ mod tests {
 
     fn names(list: &[(&str, &str)]) -> Published {
         Published { names: list.iter().map(|(k, ip)| ((*k).into(), v4(ip))).collect(), ptrs: vec![] }
-    }
-
-    #[test]
-    fn relative_keys_are_lower_case_labels_below_the_zone() {
-        let zone = Name::from_ascii("cluster.local.").unwrap();
-        let k = |n: &str| relative_key(&Name::from_ascii(n).unwrap(), &zone);
-        assert_eq!(k("Web-0.NGINX.default.svc.Cluster.Local."), Some("web-0.nginx.default.svc".into()));
-        assert_eq!(k("cluster.local."), Some(String::new()));
-        assert_eq!(k("example.com."), None);
-        assert_eq!(k("local."), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod config;
 pub mod dns;
+pub mod health;
 pub mod index;
 pub mod metrics;
 pub mod model;
@@ -19,13 +20,13 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::admin::Health;
 use crate::config::{Config, SourceConfig};
-use crate::dns::answer::{ZoneSettings, Zones};
+use crate::dns::answer::Zones;
 use crate::dns::general::Responder;
-use crate::dns::server::{Limits, ServerError, Shutdown};
+use crate::dns::server::{ServerError, Shutdown};
+use crate::health::Health;
 use crate::index::Index;
-use crate::reconcile::{ReconcileOptions, State, Watches};
+use crate::reconcile::State;
 use crate::source::SourceError;
 
 /// Why the server could not start.
@@ -49,31 +50,15 @@ pub enum RunError {
 }
 
 /// Runs the server with `config` until the process is stopped: binds the sockets, starts the
-/// source and the reconciler, and serves DNS and HTTP.
+/// source and the reconciler, and serves DNS and HTTP. SIGHUP reloads the configuration
+/// ([`config::reload`]); SIGTERM stops it.
 pub async fn run(config: Config) -> Result<(), RunError> {
-    let watches = Watches::for_config(&config);
-    let running = config.clone();
-    let reconcile_options = ReconcileOptions::from_config(&config);
-    let Config {
-        listen,
-        zones,
-        source,
-        http_listen,
-        ttls,
-        log_format: _,
-        endpoints_from: _,
-        options,
-        tcp_idle_timeout,
-        tcp_read_timeout,
-        tcp_max_connections,
-        udp_workers,
-        shutdown_delay,
-        stale_after,
-    } = config;
-    let index = Arc::new(Index::new(options.namespace_labels.is_some()));
+    let watches = config.watches();
+    let index = Arc::new(Index::new(config.namespace_labels.is_some()));
     // Staleness only means something for an API server; a manifests folder is never stale.
+    let source = config.source();
     let stale_after = match source {
-        SourceConfig::Kubernetes { .. } => stale_after,
+        SourceConfig::Kubernetes { .. } => config.stale_after(),
         SourceConfig::Manifests(_) => None,
     };
     let health = Arc::new(Health::with_stale_after(stale_after));
@@ -81,9 +66,9 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         health.register(kind);
     }
 
-    let limits = Limits { udp_workers, tcp_max_connections, tcp_idle_timeout, tcp_read_timeout };
-    let listeners = dns::server::bind(&listen, &limits)?;
-    let http = match http_listen {
+    let limits = config.limits();
+    let listeners = dns::server::bind(&config.listen(), &limits)?;
+    let http = match config.http_listen {
         Some(addr) => {
             Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| RunError::Http { addr, source })?)
         }
@@ -91,15 +76,15 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     };
 
     let (tx, rx) = mpsc::channel(4096);
-    let state = State::new(index.clone(), health.clone(), reconcile_options);
+    let state = State::new(index.clone(), health.clone(), config.reconcile_options());
     tokio::spawn(reconcile::run(rx, state));
 
+    let labels = config.labels().cloned();
     match source {
         SourceConfig::Manifests(path) => {
             if !path.exists() {
                 return Err(SourceError::Manifests { path, reason: "no such file or folder".into() }.into());
             }
-            let labels = options.labels.clone();
             tokio::spawn(async move {
                 if let Err(error) = source::manifests::run(path, labels, tx).await {
                     error!(%error, "manifests source stopped; serving the last good answers");
@@ -108,7 +93,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         }
         SourceConfig::Kubernetes { kubeconfig } => {
             let client = source::kube::client(kubeconfig.as_deref()).await?;
-            source::kube::spawn(client, watches, options.labels.as_ref(), stale_after, tx, health.clone());
+            source::kube::spawn(client, watches, labels.as_ref(), stale_after, tx, health.clone());
         }
     }
 
@@ -121,17 +106,19 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         });
     }
 
-    let settings = ZoneSettings { zones, ttls, pods: options.pods, ptr: options.ptr, namespaces: options.namespaces };
-    let responder = Arc::new(Responder::new(Zones::new(index.clone(), settings)));
+    let responder = Arc::new(Responder::new(Zones::new(index.clone(), config.zone_settings())));
     let shutdown = Shutdown::default();
     let (threads, tasks) = dns::server::serve(listeners, responder.clone(), limits, &shutdown);
 
-    wait_for_signal(|| reload(&running, &index, &responder)).await;
+    // The running configuration: one value, updated after every applied reload.
+    let mut running = config;
+    wait_for_signal(|| reload_config(&mut running, &index, &responder)).await;
     // Fail readiness first, keep answering through the lame-duck delay, then stop accepting; the
     // request in hand on each worker is still answered.
     health.set_shutting_down();
-    info!(delay_s = shutdown_delay.as_secs(), "shutting down: readiness now failing");
-    tokio::time::sleep(shutdown_delay).await;
+    let delay = running.shutdown_delay();
+    info!(delay_s = delay.as_secs(), "shutting down: readiness now failing");
+    tokio::time::sleep(delay).await;
     shutdown.stop();
     for task in tasks {
         let _ = task.await;
@@ -146,72 +133,30 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Re-reads the configuration (SIGHUP) and applies what can change safely while running: the
-/// TTLs, the PTR mode, and pod records between `disabled` and `insecure`. A bad new configuration
-/// is rejected with a log line and the running one keeps serving; other changed keys are logged as
-/// needing a restart.
-fn reload(running: &Config, index: &Arc<Index>, responder: &Responder) {
-    use clap::Parser;
-    let new = match config::Cli::try_parse()
-        .map_err(|e| e.to_string())
-        .and_then(|cli| Config::from_cli(cli).map_err(|e| e.to_string()))
-    {
+/// Re-reads the configuration (SIGHUP) from the process's flags, environment and file, and
+/// applies what [`config::reload`] allows while running. A bad new configuration is rejected with
+/// a log line and the running one keeps serving; changed keys that need a restart are logged.
+fn reload_config(running: &mut Config, index: &Arc<Index>, responder: &Responder) {
+    let new = match Config::load_from(std::env::args_os()) {
         Ok(c) => c,
         Err(error) => {
             error!(%error, "configuration reload rejected; the running configuration keeps serving");
             return;
         }
     };
-    let pods_safe = |p: config::PodsMode| p != config::PodsMode::Verified;
-    let mut needs_restart = Vec::new();
-    let (o, n) = (&running.options, &new.options);
-    let checks: [(&str, bool); 15] = [
-        ("listen", running.listen != new.listen),
-        ("zone", running.zones != new.zones),
-        ("manifests/kubeconfig", running.source != new.source),
-        ("http-listen", running.http_listen != new.http_listen),
-        ("log-format", running.log_format != new.log_format),
-        ("endpoints-from", running.endpoints_from != new.endpoints_from),
-        ("pods", o.pods != n.pods && !(pods_safe(o.pods) && pods_safe(n.pods))),
-        ("namespaces", o.namespaces != n.namespaces),
-        ("labels", o.labels != n.labels || o.namespace_labels != n.namespace_labels),
-        ("endpoint-pod-names", o.endpoint_pod_names != n.endpoint_pod_names),
-        ("ignore-empty-service", o.ignore_empty_service != n.ignore_empty_service),
-        ("noendpoints", o.noendpoints != n.noendpoints),
-        (
-            "tcp-*",
-            running.tcp_idle_timeout != new.tcp_idle_timeout
-                || running.tcp_read_timeout != new.tcp_read_timeout
-                || running.tcp_max_connections != new.tcp_max_connections,
-        ),
-        ("udp-workers", running.udp_workers != new.udp_workers),
-        (
-            "shutdown-delay/stale-after",
-            running.shutdown_delay != new.shutdown_delay || running.stale_after != new.stale_after,
-        ),
-    ];
-    for (key, changed) in checks {
-        if changed {
-            needs_restart.push(key);
-        }
-    }
+    let config::Reloaded { config, needs_restart } = config::reload(running, new);
     if !needs_restart.is_empty() {
         warn!(keys = ?needs_restart, "changed keys need a restart; not applied");
     }
-    let pods = if pods_safe(o.pods) && pods_safe(n.pods) { n.pods } else { o.pods };
-    let settings = ZoneSettings {
-        zones: running.zones.clone(),
-        ttls: new.ttls,
-        pods,
-        ptr: n.ptr,
-        namespaces: o.namespaces.clone(),
-    };
+    *running = config;
+    let settings = running.zone_settings();
+    let (ttls, ptr, pods) = (settings.ttls, settings.ptr, settings.pods);
     responder.replace_zones(Zones::new(index.clone(), settings));
-    info!(ttl = new.ttls.record, soa_ttl = new.ttls.soa, soa_minimum = new.ttls.soa_minimum, ptr = ?n.ptr, pods = ?pods, "configuration reloaded");
+    info!(ttl = ttls.record, soa_ttl = ttls.soa, soa_minimum = ttls.soa_minimum, ptr = ?ptr, pods = ?pods, "configuration reloaded");
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C); runs `on_hup` on each SIGHUP.
-async fn wait_for_signal(on_hup: impl Fn()) {
+async fn wait_for_signal(mut on_hup: impl FnMut()) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn,hickory_proto=warn,hickory_net=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match config.log_format {
+    match config.log_format() {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }

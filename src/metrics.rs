@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::admin::Health;
+use crate::health::Health;
 use crate::index::Index;
 
 /// Labels of a DNS request.

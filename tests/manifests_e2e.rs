@@ -300,3 +300,32 @@ fn bad_configuration_names_the_problem_and_exits_2() {
     assert_ne!(code, 0);
     assert!(err.contains("/nonexistent/manifests"), "{err}");
 }
+
+#[test]
+fn a_flag_beats_its_environment_variable_which_beats_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", &[headless_service("nginx"), pod("web-0", "nginx", "10.244.1.5", true)]);
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, format!("manifests = \"{}\"\nttl = 30\n", dir.path().display())).unwrap();
+    let ttl = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["--config", cfg.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let s = ServerProcess::start_with_env(&all, env);
+        s.wait_for_log("first full sync complete", WAIT);
+        let r = dig(s.dns, &["web-0.nginx.default.svc.cluster.local"]);
+        r.answer[0].split(' ').nth(1).unwrap().to_owned()
+    };
+    assert_eq!(ttl(&[], &[]), "30", "the file");
+    assert_eq!(ttl(&[], &[("HEADLESS_DNS_TTL", "20")]), "20", "the variable over the file");
+    assert_eq!(ttl(&["--ttl", "10"], &[("HEADLESS_DNS_TTL", "20")]), "10", "the flag over the variable");
+    let (code, err) = {
+        let out = std::process::Command::new(support::server::binary())
+            .args(["--config", cfg.to_str().unwrap()])
+            .env("HEADLESS_DNS_TTL", "7200")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--ttl") && err.contains("0..=3600"), "a bad variable names its flag: {err}");
+}

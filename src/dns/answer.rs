@@ -12,10 +12,10 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use ipnet::IpNet;
 
-use crate::config::{PodsMode, PtrMode, Ttls, ZoneSpec};
-use crate::dns::reverse::{ip_of_ptr_name, net_of_reverse_zone};
-use crate::index::{Found, Index, NameData, relative_key};
-use crate::model::records::undash_ip;
+use super::names::{relative_key, undash_ip};
+use super::reverse::{ip_of_ptr_name, net_of_reverse_zone};
+use super::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec};
+use crate::index::{Found, Index, NameData};
 
 /// SOA timers, as CoreDNS's `kubernetes` plugin sets them (refresh 2h, retry 30m, expire 24h).
 const SOA_REFRESH: i32 = 7200;
@@ -45,21 +45,6 @@ impl Answer {
     fn error(rcode: ResponseCode) -> Self {
         Self { rcode, authoritative: false, answers: Vec::new(), authority: Vec::new(), additional: Vec::new() }
     }
-}
-
-/// How the answers are shaped.
-#[derive(Debug, Clone)]
-pub struct ZoneSettings {
-    /// The zones served.
-    pub zones: Vec<ZoneSpec>,
-    /// TTLs.
-    pub ttls: Ttls,
-    /// Pod records.
-    pub pods: PodsMode,
-    /// PTR records per address.
-    pub ptr: PtrMode,
-    /// Namespace allow-list (empty: all), for insecure pod records.
-    pub namespaces: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

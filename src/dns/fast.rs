@@ -15,7 +15,7 @@ use hickory_proto::rr::RecordType;
 
 use super::answer::Zones;
 use super::general::{MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD};
-use crate::config::PodsMode;
+use super::zone::PodsMode;
 
 /// SOA timers, as the general path sets them.
 const SOA_TIMERS: [u32; 3] = [7200, 1800, 86400];
@@ -282,9 +282,8 @@ mod tests {
     use hickory_proto::rr::Name;
 
     use super::*;
-    use crate::config::{PtrMode, Ttls, ZoneSpec};
-    use crate::dns::answer::ZoneSettings;
     use crate::dns::general::{Responder, Transport};
+    use crate::dns::zone::{PtrMode, Ttls, ZoneSettings, ZoneSpec};
     use crate::index::{Index, NameData, Owner, Published};
     use crate::model::ObjectKey;
 

@@ -3,11 +3,15 @@
 //! - [`answer`]: the zone logic (which records, which rcode) for one question;
 //! - [`fast`]: the lean UDP path for A/AAAA under a forward zone;
 //! - [`general`]: every other request, on hickory-server's request and response types;
+//! - [`names`]: the name grammar (label limits, dashed IPs, zone-relative keys);
 //! - [`reverse`]: reverse-zone names;
-//! - [`server`]: UDP and TCP transport, limits, shutdown.
+//! - [`server`]: UDP and TCP transport, limits, shutdown;
+//! - [`zone`]: what to serve (zones, TTLs, answer options), the DNS side's own settings types.
 
 pub mod answer;
 pub mod fast;
 pub mod general;
+pub mod names;
 pub mod reverse;
 pub mod server;
+pub mod zone;

@@ -3,9 +3,8 @@
 //!
 //! Both sources (the API watch and the manifests folder) convert `k8s_openapi` objects here, at the
 //! edge, with [`ServiceInfo::from_k8s`], [`PodInfo::from_k8s`] and [`SliceInfo::from_k8s`]; only
-//! these slim structs are kept in memory. [`records`] computes the served names of one Service.
+//! these slim structs are kept in memory. [`crate::reconcile::records`] turns them into served names.
 
-pub mod records;
 pub mod selector;
 
 use std::collections::BTreeMap;

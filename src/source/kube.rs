@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::SourceError;
-use crate::admin::Health;
+use crate::health::Health;
 use crate::metrics::{KindLabels, WatchEventLabels, metrics};
 use crate::model::selector::LabelFilter;
 use crate::model::{ModelError, NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo};

@@ -18,10 +18,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
-use headless_dns::config::{PodsMode, PtrMode, Ttls, ZoneSpec};
-use headless_dns::dns::answer::{ZoneSettings, Zones};
+use headless_dns::dns::answer::Zones;
 use headless_dns::dns::fast::{self, Fast};
 use headless_dns::dns::general::{MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD, Responder, Transport};
+use headless_dns::dns::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec};
 use headless_dns::index::{Index, NameData, Owner, PtrEntry, Published, SrvData};
 use headless_dns::model::ObjectKey;
 use headless_dns::source::manifests;

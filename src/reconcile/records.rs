@@ -12,13 +12,9 @@ use std::sync::Arc;
 use hickory_proto::rr::Name;
 use tracing::warn;
 
-use super::{Endpoint, PodFacts, ServiceInfo, ServiceKind};
+use crate::dns::names::{MAX_NAME, dashed_ip, valid_label};
 use crate::index::{NameData, PtrEntry, Published, SrvData};
-
-/// RFC 1035 section 2.3.4: a label is at most 63 octets.
-pub const MAX_LABEL: usize = 63;
-/// RFC 1035 section 2.3.4: a name is at most 255 octets on the wire, 253 in presentation form.
-pub const MAX_NAME: usize = 253;
+use crate::model::{Endpoint, PodFacts, ServiceInfo, ServiceKind};
 
 /// What shapes the published names (CoreDNS `kubernetes` plugin options).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,26 +40,6 @@ impl Default for RecordOptions {
             max_relative_len: MAX_NAME - "cluster.local".len() - 1,
             ptr: true,
         }
-    }
-}
-
-/// Whether `label` can be served as one DNS label: 1..=63 octets of letters, digits and hyphens.
-pub fn valid_label(label: &str) -> bool {
-    !label.is_empty() && label.len() <= MAX_LABEL && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-/// The label of an endpoint without a hostname: its IP with `.` or `:` replaced by `-`
-/// (`10-244-1-5`, `fd00--5`), as CoreDNS names them.
-pub fn dashed_ip(ip: &IpAddr) -> String {
-    ip.to_string().replace(['.', ':'], "-")
-}
-
-/// The address a dashed label stands for (`10-244-1-5`, `fd00--5`), if it is one.
-pub fn undash_ip(label: &str) -> Option<IpAddr> {
-    if label.contains("--") || label.matches('-').count() > 3 {
-        label.replace('-', ":").parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
-    } else {
-        label.replace('-', ".").parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
     }
 }
 
@@ -419,15 +395,5 @@ mod tests {
         let (p, skipped) = service_records(&headless("nginx"), &[ep("10.0.0.1", Some("web-0"), true)], &tight);
         assert_eq!(zone_text(&p), ["nginx.default.svc A 10.0.0.1"]);
         assert_eq!(skipped, Skipped(1));
-    }
-
-    #[test]
-    fn dashed_ips_round_trip() {
-        for ip in ["10.244.1.5", "fd00::5", "2001:db8::1:2", "::1"] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(undash_ip(&dashed_ip(&ip)), Some(ip));
-        }
-        assert_eq!(undash_ip("web-0"), None);
-        assert_eq!(undash_ip("1-2-3"), None);
     }
 }

@@ -15,14 +15,26 @@ use smallvec::SmallVec;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
-use crate::admin::Health;
-use crate::config::{Config, EndpointsFrom, PodsMode};
+use crate::health::Health;
 use crate::index::{Index, Owner};
-use crate::model::records::{RecordOptions, pod_records, service_records};
 use crate::model::selector::LabelFilter;
 use crate::model::{
     Endpoint, NamespaceInfo, ObjectKey, PodFacts, PodInfo, PodShape, ServiceInfo, ServiceKind, SliceInfo,
 };
+use records::{RecordOptions, pod_records, service_records};
+
+pub mod records;
+
+/// Where the endpoints of a Service with a selector come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointsFrom {
+    /// Watch Pods and apply the EndpointSlice controller's rules ourselves (fastest propagation).
+    #[default]
+    Pods,
+    /// Use the EndpointSlices of every Service (cheaper on huge clusters: no Pod watch).
+    Endpointslices,
+}
 
 /// A change to one kind of object.
 #[derive(Debug, Clone)]
@@ -75,16 +87,6 @@ pub struct Watches {
 }
 
 impl Watches {
-    /// What `config` needs watched (Services always are).
-    pub fn for_config(config: &Config) -> Self {
-        let o = &config.options;
-        Self {
-            pods: (config.endpoints_from == EndpointsFrom::Pods && !o.noendpoints) || o.pods == PodsMode::Verified,
-            slices: !o.noendpoints,
-            namespaces: o.namespace_labels.is_some(),
-        }
-    }
-
     /// Every kind watched, by its health name.
     pub fn kinds(&self) -> Vec<&'static str> {
         let mut v = vec![KIND_SERVICES];
@@ -119,34 +121,6 @@ pub struct ReconcileOptions {
 }
 
 impl ReconcileOptions {
-    /// The options `config` asks for.
-    pub fn from_config(config: &Config) -> Self {
-        let o = &config.options;
-        let longest_zone = config
-            .zones
-            .iter()
-            .map(|z| match z {
-                crate::config::ZoneSpec::Forward(n) => n.to_ascii().trim_end_matches('.').len(),
-                crate::config::ZoneSpec::Reverse { .. } => 0,
-            })
-            .max()
-            .unwrap_or(0);
-        Self {
-            mode: config.endpoints_from,
-            watches: Watches::for_config(config),
-            records: RecordOptions {
-                endpoint_pod_names: o.endpoint_pod_names,
-                ignore_empty_service: o.ignore_empty_service,
-                noendpoints: o.noendpoints,
-                max_relative_len: crate::model::records::MAX_NAME.saturating_sub(longest_zone + 1),
-                ptr: config.zones.iter().any(|z| matches!(z, crate::config::ZoneSpec::Reverse { .. })),
-            },
-            namespaces: o.namespaces.clone(),
-            namespace_labels: o.namespace_labels.clone(),
-            pods_verified: o.pods == PodsMode::Verified,
-        }
-    }
-
     /// Defaults for `mode` (every kind but namespaces watched): for tests.
     pub fn with_mode(mode: EndpointsFrom) -> Self {
         Self {
