@@ -465,7 +465,8 @@ async fn several_zones_and_separate_ttls() {
         (
             "web-9.nginx.default.svc.example.org.",
             RecordType::A,
-            &[";; Non-Existent Domain", ";; AUTHORITY example.org. 60 SOA"],
+            // RFC 2308 section 3: a negative answer's SOA TTL is min(SOA TTL, MINIMUM).
+            &[";; Non-Existent Domain", ";; AUTHORITY example.org. 1 SOA"],
         ),
     ];
     run(&["--zone", "cluster.local,example.org", "--ttl", "30", "--soa-ttl", "60", "--soa-minimum", "1"], cases).await;

@@ -158,6 +158,14 @@ impl Zones {
         Record::from_rdata(apex.clone(), t.soa, RData::SOA(soa))
     }
 
+    /// The SOA record of `apex` as a negative answer carries it: its TTL no longer than its
+    /// minimum ([`Ttls::negative_soa`], RFC 2308 section 3).
+    fn negative_soa(&self, apex: &Name) -> Record {
+        let mut soa = self.soa(apex);
+        soa.ttl = self.settings.ttls.negative_soa();
+        soa
+    }
+
     fn place(&self, qname: &Name) -> Option<Place<'_>> {
         for a in &self.apexes {
             if a.name.zone_of(qname) {
@@ -291,7 +299,7 @@ impl Zones {
                 None => {
                     // RFC 6604: the rcode reflects the last name in the chain.
                     answer.rcode = ResponseCode::NXDomain;
-                    answer.authority.push(self.soa(target_apex));
+                    answer.authority.push(self.negative_soa(target_apex));
                     return answer;
                 }
             }
@@ -396,7 +404,7 @@ impl Zones {
             rcode,
             authoritative: true,
             answers: Vec::new(),
-            authority: vec![self.soa(apex)],
+            authority: vec![self.negative_soa(apex)],
             additional: Vec::new(),
         }
     }
@@ -489,8 +497,9 @@ mod tests {
     #[test]
     fn answer_rules_as_zone_text() {
         let z = zones(PodsMode::Disabled, PtrMode::First);
-        let nx = |zone: &str| vec!["NXDomain aa=true".to_string(), format!("AUTH {zone} 30 SOA")];
-        let nodata = |zone: &str| vec!["NoError aa=true".to_string(), format!("AUTH {zone} 30 SOA")];
+        // RFC 2308 section 3: a negative answer's SOA carries min(SOA TTL 30, MINIMUM 2).
+        let nx = |zone: &str| vec!["NXDomain aa=true".to_string(), format!("AUTH {zone} 2 SOA")];
+        let nodata = |zone: &str| vec!["NoError aa=true".to_string(), format!("AUTH {zone} 2 SOA")];
         let cases: Vec<(&str, RecordType, Vec<String>)> = vec![
             ("web-0.nginx.default.svc.cluster.local.", RecordType::A, vec!["NoError aa=true".into(), "web-0.nginx.default.svc.cluster.local. 5 IN A 10.0.0.1".into()]),
             ("Web-0.NGINX.default.svc.example.org.", RecordType::A, vec!["NoError aa=true".into(), "Web-0.NGINX.default.svc.example.org. 5 IN A 10.0.0.1".into()]),

@@ -232,7 +232,8 @@ pub fn answer(zones: &Zones, raw: &[u8], out: &mut Vec<u8>) -> Fast {
             header_at(out, rcode, 0, 1);
             let owner = out.len();
             out.extend_from_slice(&apex.wire);
-            rr_head(out, TYPE_SOA, ttls.soa, 0);
+            // RFC 2308 section 3: the SOA's TTL is no longer than its minimum.
+            rr_head(out, TYPE_SOA, ttls.negative_soa(), 0);
             let rdata_at = out.len();
             // mname ns.dns.<apex>, rname hostmaster.<apex>: both end in a pointer to the owner.
             out.extend_from_slice(b"\x02ns\x03dns");

@@ -60,6 +60,15 @@ pub struct Ttls {
     pub soa_minimum: u32,
 }
 
+impl Ttls {
+    /// The TTL of the SOA record in a negative answer. RFC 2308 section 3: "the TTL of this
+    /// record is set from the minimum of the MINIMUM field of the SOA record and the TTL of the
+    /// SOA itself", because resolvers cache the negative answer for that TTL.
+    pub fn negative_soa(&self) -> u32 {
+        self.soa.min(self.soa_minimum)
+    }
+}
+
 /// How the answers are shaped.
 #[derive(Debug, Clone)]
 pub struct ZoneSettings {
