@@ -181,7 +181,6 @@ async fn a_typo_in_a_manifest_keeps_that_files_last_good_objects() {
 
 /// A zone so long that `hostmaster.<zone>` cannot be a name is refused at start-up (exit status
 /// 2, the limit named), never served with a panic on every negative answer.
-#[ignore = "pending: the fix lands in a following commit"]
 #[test]
 fn a_zone_too_long_for_its_soa_names_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -211,7 +210,13 @@ fn a_zone_too_long_for_its_soa_names_is_refused_at_start() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("`zone`") && stderr.contains("242"), "names the key and the limit: {stderr}");
+    assert!(stderr.contains("--zone") && stderr.contains("at most 242"), "names the flag and the limit: {stderr}");
+    // The same from the file: the key and its line.
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, format!("listen = [\"127.0.0.1:0\"]\nzone = [\"cluster.local\", \"{zone}\"]\n")).unwrap();
+    let (code, stderr) = support::server::run_to_exit(&["--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`zone` (line 2)") && stderr.contains("at most 242"), "{stderr}");
 }
 
 /// An answer larger than a TCP message can carry is a well-formed reply with as many records as

@@ -136,10 +136,12 @@ impl Zones {
 
     /// `prefix` under a forward `apex` (`ns.dns.cluster.local.`), or under the primary zone for a
     /// reverse apex, as CoreDNS names its SOA and NS.
+    /// The configuration refuses zones too long for these names ([`super::zone::MAX_ZONE_LEN`]);
+    /// were one to get here all the same, the apex itself stands in rather than a panic.
     fn server_name(&self, prefix: &str, apex: &Name) -> Name {
         let forward = self.apexes.iter().any(|a| a.net.is_none() && a.name == *apex);
         let base = if forward { apex } else { &self.primary };
-        Name::from_ascii(prefix).expect("valid").append_domain(base).expect("short")
+        Name::from_ascii(prefix).and_then(|p| p.append_domain(base)).unwrap_or_else(|_| base.clone())
     }
 
     /// The SOA record of `apex`, with the current serial; its minimum bounds negative caching

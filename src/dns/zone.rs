@@ -98,8 +98,14 @@ pub fn parse_zone_spec(text: &str) -> Result<Vec<ZoneSpec>, String> {
         let net = net_of_reverse_zone(&name).ok_or_else(|| format!("`{text}` is not a valid reverse zone"))?;
         return Ok(vec![ZoneSpec::Reverse { apex: name, net }]);
     }
+    check_forward_len(&name)?;
     Ok(vec![ZoneSpec::Forward(name)])
 }
+
+/// Longest forward zone, in octets of its presentation form without the final dot. The SOA of a
+/// zone names `hostmaster.<zone>.` and `ns.dns.<zone>.`, and a name is at most 255 octets on the
+/// wire (RFC 1035 section 2.3.4): `hostmaster.` adds 11 octets to the zone's 242 + 2.
+pub const MAX_ZONE_LEN: usize = 242;
 
 /// Parses a zone name: a valid, non-root domain name, returned lower-cased and fully qualified.
 pub fn parse_zone(text: &str) -> Result<Name, String> {
@@ -110,4 +116,35 @@ pub fn parse_zone(text: &str) -> Result<Name, String> {
     let mut name = Name::from_ascii(trimmed).map_err(|e| format!("`{text}` is not a domain name ({e})"))?;
     name.set_fqdn(true);
     Ok(name.to_lowercase())
+}
+
+/// Checks that a forward zone leaves room for its SOA's names ([`MAX_ZONE_LEN`]).
+fn check_forward_len(name: &Name) -> Result<(), String> {
+    let len = name.to_ascii().trim_end_matches('.').len();
+    if len > MAX_ZONE_LEN {
+        return Err(format!(
+            "zone {name} is {len} octets long; a zone may be at most {MAX_ZONE_LEN} octets, so that its SOA's \
+             `hostmaster.<zone>` fits in a 255-octet name"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_too_long_for_their_soa_names_are_refused() {
+        let label = |c: char| c.to_string().repeat(60);
+        let longest = format!("{}.{}.{}.{}", label('a'), label('b'), label('c'), "d".repeat(59));
+        assert_eq!(longest.len(), MAX_ZONE_LEN);
+        let apex = match &parse_zone_spec(&longest).unwrap()[0] {
+            ZoneSpec::Forward(n) => n.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(Name::from_ascii("hostmaster").unwrap().append_domain(&apex).is_ok(), "the SOA's names fit");
+        let err = parse_zone_spec(&format!("{longest}d")).unwrap_err();
+        assert!(err.contains("243 octets") && err.contains("at most 242"), "{err}");
+    }
 }
