@@ -89,6 +89,10 @@ pub struct Metrics {
     /// DNS programming latency: from the object's change time in the API (a pod's condition
     /// transition, an EndpointSlice's `last-change-trigger-time`) to the new answer being served.
     pub programming_latency: Family<ProgrammingLabels, Histogram>,
+    /// Replies sent with TC=1 because the answer did not fit.
+    pub truncated: Family<TransportLabels, Counter>,
+    /// Manifest documents that could not be used (each reload counts each bad document again).
+    pub manifest_errors: Counter,
     /// Counter handles per (qtype, rcode, transport), so the answer path does not hash labels.
     request_cache: Vec<OnceLock<Counter>>,
 }
@@ -142,6 +146,20 @@ impl Metrics {
             "From an object's change time in the API to the changed answer being served",
             programming_latency.clone(),
         );
+        let truncated = Family::<TransportLabels, Counter>::default();
+        registry.register(
+            "truncated_replies",
+            "Replies sent with TC=1 because the answer did not fit (UDP: the client retries over TCP; \
+             TCP: over 65,535 octets, as many whole records as fit)",
+            truncated.clone(),
+        );
+        let manifest_errors = Counter::default();
+        registry.register(
+            "manifest_errors",
+            "Manifest documents that could not be used, counted at every reload that reads them; the \
+             file's last good objects keep serving",
+            manifest_errors.clone(),
+        );
         Self {
             registry,
             requests,
@@ -153,6 +171,8 @@ impl Metrics {
             watch_restarts,
             watch_last_event_age,
             programming_latency,
+            truncated,
+            manifest_errors,
             request_cache: (0..QTYPES.len() * RCODES.len() * 2).map(|_| OnceLock::new()).collect(),
         }
     }

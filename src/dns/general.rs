@@ -49,6 +49,8 @@ pub struct Reply {
     pub rcode: ResponseCode,
     /// The question's type, if there was one question.
     pub qtype: Option<RecordType>,
+    /// Sent with TC=1 because the answer did not fit.
+    pub truncated: bool,
 }
 
 /// Answers requests from [`Zones`], which can be swapped at run time (configuration reload).
@@ -162,9 +164,10 @@ impl Responder {
             let mut encoder = BinEncoder::new(&mut bytes);
             encoder.set_max_size(limit);
             match response.destructive_emit(&mut encoder) {
-                Ok(info) => Some(Reply { bytes, rcode: info.response_code, qtype }),
-                // Cannot happen for one question within the limits checked above; never stay
-                // silent all the same.
+                Ok(info) => Some(Reply { bytes, rcode: info.response_code, qtype, truncated: info.truncation }),
+                // The encoder stops at the last whole record that fits (and sets TC); an error
+                // means a record could not be encoded at all, which none of ours can cause. Never
+                // stay silent all the same.
                 Err(_) => Some(bare_reply(&request.metadata, ResponseCode::ServFail, edns_for_errors, true)),
             }
         };
@@ -179,14 +182,21 @@ impl Responder {
         metadata.response_code = answer.rcode;
         metadata.authoritative = answer.authoritative;
 
-        if transport == Transport::Udp && !fits(&metadata, &request, &answer, response_edns.as_ref(), limit) {
+        if !fits(&metadata, &request, &answer, response_edns.as_ref(), limit) {
             // RFC 2181 section 9: additional data that does not fit is dropped without TC.
             answer.additional.clear();
             if !fits(&metadata, &request, &answer, response_edns.as_ref(), limit) {
-                // RFC 1035 section 4.2.1 / RFC 2181 section 9: too large for UDP: send the header,
-                // question and OPT with TC=1 and let the client retry over TCP.
                 metadata.truncation = true;
-                return encode(builder.build(metadata, empty.iter(), empty.iter(), empty.iter(), empty.iter()));
+                if transport == Transport::Udp {
+                    // RFC 1035 section 4.2.1 / RFC 2181 section 9: too large for UDP: send the
+                    // header, question and OPT with TC=1 and let the client retry over TCP.
+                    return encode(builder.build(metadata, empty.iter(), empty.iter(), empty.iter(), empty.iter()));
+                }
+                // TCP: a message is at most 65,535 octets (RFC 1035 section 4.2.2) and there is
+                // nothing left to retry over. Send as many whole answer records as fit, with TC=1
+                // saying the set is incomplete (RFC 2181 section 9), as BIND and Knot do: a
+                // headless Service of thousands of ready pods still resolves to thousands.
+                answer.authority.clear();
             }
         }
         encode(builder.build(
@@ -218,5 +228,5 @@ fn bare_reply(request: &Metadata, rcode: ResponseCode, edns: Option<u16>, trunca
         e.set_rcode_high(rcode.high());
         let _ = e.emit(&mut encoder);
     }
-    Reply { bytes, rcode, qtype: None }
+    Reply { bytes, rcode, qtype: None, truncated }
 }

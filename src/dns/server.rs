@@ -23,7 +23,7 @@ use tracing::{debug, error, info, warn};
 
 use super::fast::{self, Fast};
 use super::general::{Responder, Transport};
-use crate::metrics::{LATENCY_SAMPLE, metrics};
+use crate::metrics::{LATENCY_SAMPLE, TransportLabels, metrics};
 
 /// Why the DNS sockets could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +199,9 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
             match fast::answer(&responder.zones(), raw, &mut out) {
                 Fast::Answered { rcode, qtype } => Some((rcode, Some(qtype))),
                 Fast::Fallback => responder.respond(raw, src, Transport::Udp).map(|reply| {
+                    if reply.truncated {
+                        metrics().truncated.get_or_create(&TransportLabels { transport: "udp" }).inc();
+                    }
                     out = reply.bytes;
                     (reply.rcode, reply.qtype)
                 }),
@@ -305,6 +308,9 @@ async fn tcp_connection(
         let Some(reply) = reply else {
             continue;
         };
+        if reply.truncated {
+            metrics().truncated.get_or_create(&TransportLabels { transport: "tcp" }).inc();
+        }
         let mut framed = Vec::with_capacity(reply.bytes.len() + 2);
         framed.extend_from_slice(&(reply.bytes.len() as u16).to_be_bytes());
         framed.extend_from_slice(&reply.bytes);
