@@ -160,7 +160,8 @@ pub struct PtrEntry {
     pub name: Arc<str>,
 }
 
-/// The zone-relative names an address points at, best (lowest rank, then smallest name) first.
+/// The zone-relative names an address points at, best (lowest rank, then smallest name) first;
+/// one entry per claim, so a name two owners claim appears twice, side by side.
 pub type PtrTargets = Arc<[(u8, Arc<str>)]>;
 
 /// Everything one owner publishes.
@@ -212,10 +213,60 @@ pub struct Index {
 /// What one owner holds: its name keys (sorted) and its PTR claims.
 type Claims = (Box<[Arc<str>]>, Box<[PtrEntry]>);
 
+/// One claimant of a shared name and the data it claims; `None` is the claimant that held the
+/// name alone before a second one arrived (owners are not recorded per name, so that a name
+/// costs no more than its map entry); it takes its owner's name when that owner republishes.
+type Claim = (Option<Owner>, NameData);
+
 #[derive(Debug, Default)]
 struct Owners {
     by_owner: HashMap<Owner, Claims>,
     per_namespace: HashMap<String, usize>,
+    /// Names claimed by more than one owner (two `hostNetwork` pods with one IP share their pod
+    /// name): every claim. A name claimed once has no entry here.
+    shared: HashMap<Arc<str>, Vec<Claim>>,
+}
+
+/// Records `owner`'s claim on a shared name (`mine`: it claimed the name before this publish).
+fn claim(claims: &mut Vec<Claim>, owner: &Owner, mine: bool, data: NameData) {
+    if let Some(c) = claims.iter_mut().find(|(o, _)| o.as_ref() == Some(owner)) {
+        c.1 = data;
+    } else if let (true, Some(c)) = (mine, claims.iter_mut().find(|(o, _)| o.is_none())) {
+        *c = (Some(owner.clone()), data);
+    } else {
+        claims.push((Some(owner.clone()), data));
+    }
+}
+
+/// What a name claimed by several owners serves: every address and SRV record any of them
+/// claims, and the first CNAME claimed.
+fn merged(claims: &[Claim]) -> NameData {
+    let mut out = NameData::default();
+    for (_, d) in claims {
+        out.v4.extend(d.v4.iter().copied());
+        out.v6.extend(d.v6.iter().copied());
+        if out.cname.is_none() {
+            out.cname.clone_from(&d.cname);
+        }
+    }
+    out.v4.sort_unstable();
+    out.v4.dedup();
+    out.v6.sort_unstable();
+    out.v6.dedup();
+    if out.cname.is_some() {
+        // RFC 1034 section 3.6.2: a CNAME stands alone.
+        out.v4.clear();
+        out.v6.clear();
+        return out;
+    }
+    let mut srv: Vec<SrvData> = claims.iter().flat_map(|(_, d)| d.srv.iter().cloned()).collect();
+    srv.sort();
+    srv.dedup();
+    out.srv = match claims.iter().find(|(_, d)| *d.srv == *srv) {
+        Some((_, d)) => d.srv.clone(), // one claimant's list as it is: keep it shared
+        None => srv.into(),
+    };
+    out
 }
 
 impl Index {
@@ -331,45 +382,62 @@ impl Index {
     }
 
     /// Replaces everything `owner` publishes. New and changed names are written first, then
-    /// names no longer published are removed: an unchanged name is never missing. Returns
-    /// whether anything changed.
+    /// names no longer published are released: an unchanged name is never missing, and a name
+    /// another owner still claims stays (with that owner's data). Returns whether anything
+    /// changed.
     pub fn publish(&self, owner: &Owner, published: Published) -> bool {
         let Published { names, mut ptrs } = published;
         if names.is_empty() {
             return self.withdraw(owner);
         }
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let Owners { by_owner, per_namespace, shared } = &mut *owners;
+        let previous = by_owner.remove(owner);
+        let held_before =
+            |key: &str| previous.as_ref().is_some_and(|(keys, _)| keys.binary_search_by(|k| (**k).cmp(key)).is_ok());
         let mut changed = false;
         let mut keys: Vec<Arc<str>> = Vec::with_capacity(names.len());
         for (key, data) in names {
-            // Keep the key the map already holds, so the text stays shared after a republish.
-            let existing = self.names.get(&*key).map(|old| (old.key().clone(), old.value().same_as(&data)));
-            match existing {
-                Some((held, true)) => keys.push(held),
-                _ => {
-                    self.names.insert(key.clone(), Stored::new(data));
-                    changed = true;
-                    keys.push(key);
-                }
+            let mine = held_before(&key);
+            // One lookup: the key the map already holds (kept, so the text stays shared after a
+            // republish) and whether it already serves `data`.
+            let held = self.names.get(&*key).map(|old| (old.key().clone(), old.value().same_as(&data)));
+            let (key, same) = match held {
+                Some((held_key, same)) => (held_key, Some(same)),
+                None => (key, None),
+            };
+            if let Some(claims) = shared.get_mut(&key) {
+                claim(claims, owner, mine, data);
+                let serve = merged(claims);
+                changed |= self.store(&key, serve);
+            } else if !mine && same.is_some() {
+                // A second claimant: record both, so that the name stays until both let go.
+                let first = self.names.get(&*key).map(|e| NameData::clone(&e.value().found())).unwrap_or_default();
+                let claims = vec![(None, first), (Some(owner.clone()), data)];
+                changed |= self.store(&key, merged(&claims));
+                shared.insert(key.clone(), claims);
+            } else if same != Some(true) {
+                self.names.insert(key.clone(), Stored::new(data));
+                changed = true;
             }
+            keys.push(key);
         }
         keys.sort_unstable();
         keys.dedup();
         ptrs.sort();
         ptrs.dedup();
-        let previous = owners.by_owner.remove(owner);
         let old_ptrs = match previous {
             Some((old_keys, old_ptrs)) => {
                 for key in old_keys.iter() {
                     if keys.binary_search(key).is_err() {
-                        self.names.remove(key);
+                        self.release(shared, key, owner);
                         changed = true;
                     }
                 }
                 old_ptrs
             }
             None => {
-                let count = owners.per_namespace.entry(owner.namespace_key()).or_insert(0);
+                let count = per_namespace.entry(owner.namespace_key()).or_insert(0);
                 *count += 1;
                 if *count == 1 {
                     self.names.insert(owner.namespace_key().into(), Stored::Empty);
@@ -384,28 +452,30 @@ impl Index {
             changed = true;
             ptrs.into_boxed_slice()
         };
-        owners.by_owner.insert(owner.clone(), (keys.into_boxed_slice(), ptrs));
+        by_owner.insert(owner.clone(), (keys.into_boxed_slice(), ptrs));
         if changed {
             self.bump_serial();
         }
         changed
     }
 
-    /// Removes every name `owner` publishes. Returns whether anything changed.
+    /// Releases every name `owner` publishes (a name another owner claims stays). Returns
+    /// whether anything changed.
     pub fn withdraw(&self, owner: &Owner) -> bool {
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((old, old_ptrs)) = owners.by_owner.remove(owner) else {
+        let Owners { by_owner, per_namespace, shared } = &mut *owners;
+        let Some((old, old_ptrs)) = by_owner.remove(owner) else {
             return false;
         };
         for key in old.iter() {
-            self.names.remove(key);
+            self.release(shared, key, owner);
         }
         self.update_ptrs(&old_ptrs, &[]);
         let ns_key = owner.namespace_key();
-        if let Some(count) = owners.per_namespace.get_mut(&ns_key) {
+        if let Some(count) = per_namespace.get_mut(&ns_key) {
             *count -= 1;
             if *count == 0 {
-                owners.per_namespace.remove(&ns_key);
+                per_namespace.remove(&ns_key);
                 self.names.remove(ns_key.as_str());
             }
         }
@@ -413,7 +483,40 @@ impl Index {
         true
     }
 
-    /// Applies an owner's PTR changes: copy-on-write of each touched address's sorted list.
+    /// Serves `data` at `key` unless it already does. Returns whether it changed.
+    fn store(&self, key: &Arc<str>, data: NameData) -> bool {
+        if self.names.get(&**key).is_some_and(|held| held.value().same_as(&data)) {
+            return false;
+        }
+        self.names.insert(key.clone(), Stored::new(data));
+        true
+    }
+
+    /// `owner` no longer claims `key`: the name goes with its last claimant; while others remain
+    /// it serves what they claim.
+    fn release(&self, shared: &mut HashMap<Arc<str>, Vec<Claim>>, key: &Arc<str>, owner: &Owner) {
+        let Some(claims) = shared.get_mut(key) else {
+            self.names.remove(&**key);
+            return;
+        };
+        // The owner's own claim, else the one that held the name alone before it was shared
+        // (which can only be this owner's: it held the name, and is not recorded by name).
+        let at = claims
+            .iter()
+            .position(|(o, _)| o.as_ref() == Some(owner))
+            .or_else(|| claims.iter().position(|(o, _)| o.is_none()));
+        if let Some(i) = at {
+            claims.remove(i);
+        }
+        let serve = merged(claims);
+        if claims.len() <= 1 {
+            shared.remove(key);
+        }
+        self.store(key, serve);
+    }
+
+    /// Applies an owner's PTR changes: copy-on-write of each touched address's sorted list. The
+    /// list holds one entry per claim, so an entry two owners claim stays until both release it.
     fn update_ptrs(&self, old: &[PtrEntry], new: &[PtrEntry]) {
         let old_set: HashSet<&PtrEntry> = old.iter().collect();
         let new_set: HashSet<&PtrEntry> = new.iter().collect();
@@ -427,10 +530,13 @@ impl Index {
         for (ip, (removed, added)) in per_ip {
             let existed = self.ptrs.get(&ip).map(|r| r.value().to_vec());
             let mut list = existed.clone().unwrap_or_default();
-            list.retain(|(rank, name)| !removed.iter().any(|e| e.rank == *rank && *e.name == **name));
+            for e in removed {
+                if let Some(i) = list.iter().position(|(rank, name)| e.rank == *rank && *e.name == **name) {
+                    list.remove(i);
+                }
+            }
             list.extend(added.iter().map(|e| (e.rank, e.name.clone())));
             list.sort();
-            list.dedup();
             if list.is_empty() {
                 if self.ptrs.remove(&ip).is_some() {
                     self.count_reverse_ancestors(ip, false);
@@ -567,5 +673,76 @@ mod tests {
         assert_eq!(idx.ptr(&ip).unwrap().len(), 1);
         idx.withdraw(&svc("default", "a"));
         assert!(idx.ptr(&ip).is_none());
+    }
+
+    fn pod(ns: &str, name: &str) -> Owner {
+        Owner::Pod(ObjectKey::new(ns, name))
+    }
+
+    #[test]
+    fn two_owners_claiming_one_name_keep_it_until_both_release_it() {
+        // Two hostNetwork pods on one node share their pod name; every order of leaving.
+        for first_leaves_by_withdraw in [true, false] {
+            let idx = Index::new(false);
+            let (a, b) = (pod("kube-system", "agent-a"), pod("kube-system", "agent-b"));
+            let name = "10-0-0-5.kube-system.pod";
+            assert!(idx.publish(&a, names(&[(name, "10.0.0.5")])));
+            idx.publish(&b, names(&[(name, "10.0.0.5")]));
+            // The first owner republishes (it is then known by name) and the second leaves.
+            idx.publish(&a, names(&[(name, "10.0.0.5")]));
+            if first_leaves_by_withdraw {
+                idx.withdraw(&b);
+            } else {
+                idx.publish(&b, names(&[("10-0-0-6.kube-system.pod", "10.0.0.6")]));
+            }
+            assert_eq!(idx.lookup(name).unwrap().v4[..], ["10.0.0.5".parse::<Ipv4Addr>().unwrap()], "a remains");
+            idx.withdraw(&a);
+            assert!(idx.lookup(name).is_none(), "gone with its last claimant");
+        }
+        // The first claimant leaves first, without having republished.
+        let idx = Index::new(false);
+        let (a, b) = (pod("kube-system", "agent-a"), pod("kube-system", "agent-b"));
+        idx.publish(&a, names(&[("10-0-0-5.kube-system.pod", "10.0.0.5")]));
+        idx.publish(&b, names(&[("10-0-0-5.kube-system.pod", "10.0.0.5")]));
+        idx.withdraw(&a);
+        assert!(idx.lookup("10-0-0-5.kube-system.pod").is_some(), "b remains");
+        idx.withdraw(&b);
+        assert!(idx.lookup("10-0-0-5.kube-system.pod").is_none());
+        assert!(idx.owners.lock().unwrap().shared.is_empty(), "no bookkeeping left behind");
+    }
+
+    #[test]
+    fn a_name_claimed_with_different_data_serves_every_claim_and_then_the_one_left() {
+        let idx = Index::new(false);
+        let (a, b) = (svc("default", "a"), svc("default", "b"));
+        idx.publish(&a, names(&[("x.default.svc", "10.0.0.1")]));
+        idx.publish(&b, names(&[("x.default.svc", "10.0.0.2")]));
+        let got =
+            |idx: &Index| idx.lookup("x.default.svc").map(|d| d.v4.iter().map(|ip| ip.to_string()).collect::<Vec<_>>());
+        assert_eq!(got(&idx).unwrap(), ["10.0.0.1", "10.0.0.2"]);
+        idx.publish(&b, names(&[("x.default.svc", "10.0.0.3")]));
+        assert_eq!(got(&idx).unwrap(), ["10.0.0.1", "10.0.0.3"]);
+        idx.withdraw(&a);
+        assert_eq!(got(&idx).unwrap(), ["10.0.0.3"]);
+        idx.withdraw(&b);
+        assert_eq!(got(&idx), None);
+    }
+
+    #[test]
+    fn a_ptr_entry_two_owners_claim_stays_until_both_release_it() {
+        let idx = Index::new(false);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let claim = |n: &str| {
+            let mut p = names(&[(n, "10.0.0.1")]);
+            p.ptrs.push(PtrEntry { ip, rank: 0, name: "web-0.nginx.default.svc".into() });
+            p
+        };
+        idx.publish(&svc("default", "a"), claim("a.default.svc"));
+        idx.publish(&svc("default", "b"), claim("b.default.svc"));
+        idx.withdraw(&svc("default", "a"));
+        assert_eq!(idx.ptr(&ip).unwrap().len(), 1, "b's claim remains");
+        idx.withdraw(&svc("default", "b"));
+        assert!(idx.ptr(&ip).is_none());
+        assert!(!idx.has_addresses_under(&"10.0.0.0/8".parse().unwrap()));
     }
 }

@@ -41,7 +41,6 @@ fn host_network_pod(name: &str, ip: &str) -> serde_json::Value {
 
 /// Two `hostNetwork` pods on one node in one namespace share the pod name `<dashed-ip>.<ns>.pod`:
 /// with `--pods verified` the name stays while either pod remains.
-#[ignore = "pending: the fix lands in a following commit"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_pods_sharing_an_ip_keep_the_name_until_both_are_gone() {
     let api = FakeApi::start().await;

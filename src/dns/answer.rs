@@ -373,10 +373,13 @@ impl Zones {
                 PtrMode::First => 1,
                 PtrMode::All => targets.len(),
             };
-            let records = targets
-                .iter()
+            // One record per name, however many owners claim it (claims of one name sit side by side).
+            let mut names: Vec<&str> = targets.iter().map(|(_, rel)| &**rel).collect();
+            names.dedup();
+            let records = names
+                .into_iter()
                 .take(take)
-                .filter_map(|(_, rel)| under(rel, &self.primary))
+                .filter_map(|rel| under(rel, &self.primary))
                 .map(|t| Record::from_rdata(qname.clone(), ttl, RData::PTR(PTR(t))))
                 .collect();
             return self.positive(records);

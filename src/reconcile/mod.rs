@@ -847,4 +847,20 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
             assert_eq!(a(&idx, "db.default.svc").unwrap(), ["10.1.0.2"]);
         }
     }
+
+    #[test]
+    fn two_services_selecting_one_pod_keep_their_names_and_ptr_claims_apart() {
+        let (mut st, idx) = state(EndpointsFrom::Pods);
+        let peers = "metadata: {name: peers, namespace: default}\nspec: {clusterIP: None, selector: {app: nginx}}";
+        sync_all(&mut st, vec![svc(NGINX), svc(peers)], vec![pod("web-0", "10.0.0.1", true)]);
+        let ip: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(idx.ptr(&ip).unwrap().len(), 2, "one claim per Service");
+        st.handle(SourceEvent::Service(Change::Delete(ObjectKey::new("default", "nginx"))));
+        st.flush();
+        assert_eq!(a(&idx, "web-0.nginx.default.svc"), None);
+        assert_eq!(a(&idx, "10-0-0-1.peers.default.svc").unwrap(), ["10.0.0.1"], "the other Service's name stays");
+        let left: Vec<String> = idx.ptr(&ip).unwrap().iter().map(|(_, n)| n.to_string()).collect();
+        assert_eq!(left, ["10-0-0-1.peers.default.svc"]);
+        assert!(idx.lookup("default.svc").is_some());
+    }
 }
