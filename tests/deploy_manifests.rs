@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_yaml::Value;
+use serde_json::Value;
 use support::server::{ServerProcess, binary};
 
 fn deploy() -> PathBuf {
@@ -32,8 +31,10 @@ fn documents_in(dir: &Path) -> Vec<(String, Value)> {
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let value = Value::deserialize(doc).unwrap_or_else(|e| panic!("{name}: not YAML: {e}"));
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let values: Vec<Value> = serde_saphyr::from_multiple_with_options(&text, options)
+            .unwrap_or_else(|e| panic!("{name}: not YAML: {e}"));
+        for value in values {
             if !value.is_null() {
                 docs.push((name.clone(), value));
             }
@@ -64,7 +65,7 @@ impl Deploy {
     }
 
     fn container(&self) -> &Value {
-        let containers = self.pod_spec()["containers"].as_sequence().expect("containers");
+        let containers = self.pod_spec()["containers"].as_array().expect("containers");
         assert_eq!(containers.len(), 1, "one container");
         &containers[0]
     }
@@ -93,7 +94,7 @@ impl Deploy {
 }
 
 fn seq(v: &Value) -> &Vec<Value> {
-    v.as_sequence().unwrap_or_else(|| panic!("expected a list, got {v:?}"))
+    v.as_array().unwrap_or_else(|| panic!("expected a list, got {v:?}"))
 }
 
 fn text(v: &Value) -> &str {
@@ -124,7 +125,7 @@ fn has_flag(help: &str, flag: &str) -> bool {
 
 /// `matchLabels` are all among `labels`.
 fn selects(match_labels: &Value, labels: &Value) -> bool {
-    let (Some(want), Some(have)) = (match_labels.as_mapping(), labels.as_mapping()) else { return false };
+    let (Some(want), Some(have)) = (match_labels.as_object(), labels.as_object()) else { return false };
     !want.is_empty() && want.iter().all(|(k, v)| have.get(k) == Some(v))
 }
 

@@ -119,7 +119,6 @@ async fn a_second_sighup_keeps_what_the_first_applied() {
 
 /// A document that fails to parse keeps its file's last good objects (and is reported with its
 /// file and line, counted in /metrics, readiness unchanged); deleting the file removes them.
-#[ignore = "pending: the fix lands in a following commit"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_typo_in_a_manifest_keeps_that_files_last_good_objects() {
     use support::yaml::{headless_service, pod, write};

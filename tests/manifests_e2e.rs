@@ -128,15 +128,16 @@ async fn files_added_and_removed_change_what_is_served_and_broken_yaml_is_skippe
     })
     .await;
 
-    // A broken document in a file: reported with file and line, the rest of the file and the
-    // other files keep serving.
+    // A broken document in a file (db-0's, rewritten with a typo): reported with file and line;
+    // the rest of the file and the other files keep serving, and so does what the file held at
+    // its last good read.
     write(
         dir.path(),
         "b.yaml",
-        &[headless_service("db"), "kind: Pod\nmetadata: {name: [broken\n".into(), pod("db-1", "db", "10.0.1.2", true)],
+        &[headless_service("db"), "kind: Pod\nmetadata: {name: [db-0\n".into(), pod("db-1", "db", "10.0.1.2", true)],
     );
     eventually("db-1 added next to a broken document", WAIT, || async {
-        (dig(s.dns, &["db.default.svc.cluster.local"]).addresses() == ["10.0.1.2"]).then_some(())
+        (dig(s.dns, &["db.default.svc.cluster.local"]).addresses() == ["10.0.1.1", "10.0.1.2"]).then_some(())
     })
     .await;
     let line = s.wait_for_log("skipping manifest document", WAIT);

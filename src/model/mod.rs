@@ -640,11 +640,11 @@ mod tests {
     use super::*;
 
     fn pod(yaml: &str) -> PodInfo {
-        PodInfo::from_k8s(&serde_yaml::from_str::<Pod>(yaml).unwrap()).unwrap()
+        PodInfo::from_k8s(&serde_saphyr::from_str::<Pod>(yaml).unwrap()).unwrap()
     }
 
     fn svc(yaml: &str) -> ServiceInfo {
-        ServiceInfo::from_k8s(&serde_yaml::from_str::<Service>(yaml).unwrap()).unwrap()
+        ServiceInfo::from_k8s(&serde_saphyr::from_str::<Service>(yaml).unwrap()).unwrap()
     }
 
     const HEADLESS: &str =
@@ -761,7 +761,7 @@ spec: {{hostname: {name}, subdomain: web, containers: []}}",
 
     #[test]
     fn slice_ready_absent_counts_as_ready() {
-        let s: EndpointSlice = serde_yaml::from_str(
+        let s: EndpointSlice = serde_saphyr::from_str(
             "metadata: {name: s1, namespace: default, labels: {kubernetes.io/service-name: db}}
 addressType: IPv4
 endpoints:

@@ -704,7 +704,7 @@ mod tests {
     }
 
     fn svc(yaml: &str) -> ServiceInfo {
-        ServiceInfo::from_k8s(&serde_yaml::from_str::<Service>(yaml).unwrap()).unwrap()
+        ServiceInfo::from_k8s(&serde_saphyr::from_str::<Service>(yaml).unwrap()).unwrap()
     }
 
     fn pod(name: &str, ip: &str, ready: bool) -> PodInfo {
@@ -714,7 +714,7 @@ spec: {{hostname: {name}, subdomain: nginx, containers: []}}
 status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}}]}}",
             if ready { "True" } else { "False" }
         );
-        PodInfo::from_k8s(&serde_yaml::from_str::<Pod>(&yaml).unwrap()).unwrap()
+        PodInfo::from_k8s(&serde_saphyr::from_str::<Pod>(&yaml).unwrap()).unwrap()
     }
 
     const NGINX: &str = "metadata: {name: nginx, namespace: default}\nspec: {clusterIP: None, selector: {app: nginx}}";

@@ -4,24 +4,30 @@
 //!
 //! The path is watched; after a change settles, everything is re-read and sent as one
 //! [`Change::Reset`] per kind, so saving a file changes the answers within a second. A bad document
-//! is reported with its file and line and skipped; the rest keeps serving.
+//! is reported with its file and line, counted in `/metrics`, and skipped; while a file has one,
+//! the objects that file held at its last read stay (the broken document may be one of them: a
+//! typo must not turn names that were fine into cached NXDOMAINs). A deleted file takes its
+//! objects with it. Parsing is serde-saphyr's (YAML 1.2, with budgets against alias bombs).
 //!
-//! Entry points: [`load`] (pure read) and [`run`] (read, then watch).
+//! Entry points: [`load`] (pure read), [`Reader`] (reads that remember each file's last good
+//! objects) and [`run`] (read, then watch).
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use notify::{RecursiveMode, Watcher};
-use serde_yaml::Value;
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::SourceError;
 use crate::metrics::{WatchEventLabels, metrics};
 use crate::model::selector::LabelFilter;
-use crate::model::{NamespaceInfo, PodInfo, ServiceInfo, SliceInfo};
+use crate::model::{NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo};
 use crate::reconcile::{Change, KIND_NAMESPACES, KIND_PODS, KIND_SERVICES, KIND_SLICES, SourceEvent};
 
 /// One document that could not be used, with where it is.
@@ -39,7 +45,7 @@ pub struct ManifestError {
 }
 
 /// Everything read from the manifests.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Loaded {
     /// Services.
     pub services: Vec<ServiceInfo>,
@@ -51,6 +57,34 @@ pub struct Loaded {
     pub namespaces: Vec<NamespaceInfo>,
     /// Documents that were skipped, and why.
     pub errors: Vec<ManifestError>,
+    /// Objects kept from a file's last read because the file now has a bad document.
+    pub kept: usize,
+}
+
+impl Loaded {
+    fn extend(&mut self, other: Loaded) {
+        self.services.extend(other.services);
+        self.pods.extend(other.pods);
+        self.slices.extend(other.slices);
+        self.namespaces.extend(other.namespaces);
+        self.errors.extend(other.errors);
+        self.kept += other.kept;
+    }
+
+    /// Adds the objects of `last` that this read lacks (by kind and key): what a file held at its
+    /// last read stays while the file has a bad document.
+    fn keep_missing_from(&mut self, last: &Loaded) {
+        fn missing<T: Clone>(now: &mut Vec<T>, last: &[T], key: impl Fn(&T) -> &ObjectKey) -> usize {
+            let seen: HashSet<ObjectKey> = now.iter().map(|t| key(t).clone()).collect();
+            let before = now.len();
+            now.extend(last.iter().filter(|t| !seen.contains(key(t))).cloned());
+            now.len() - before
+        }
+        self.kept += missing(&mut self.services, &last.services, |s| &s.key)
+            + missing(&mut self.pods, &last.pods, |p| &p.key)
+            + missing(&mut self.slices, &last.slices, |s| &s.key)
+            + missing(&mut self.namespaces, &last.namespaces, |n| &n.key);
+    }
 }
 
 /// The files under `path` (itself if it is a file), sorted; hidden files and folders (editor swap
@@ -106,39 +140,80 @@ fn documents(text: &str) -> Vec<(usize, String)> {
     docs
 }
 
-/// Reads every manifest under `path`.
+/// Reads every manifest under `path`, without memory of earlier reads.
 pub fn load(path: &Path) -> Result<Loaded, SourceError> {
+    Reader::default().read(path)
+}
+
+/// Reads the manifests again and again, remembering what each file held at its last read, so
+/// that a file with a bad document keeps serving the objects it held.
+#[derive(Debug, Default)]
+pub struct Reader {
+    last: BTreeMap<PathBuf, Loaded>,
+}
+
+impl Reader {
+    /// Reads every manifest under `path`. A file with a bad document also yields the objects it
+    /// held at its last read that this read lacks; a file that is gone yields nothing.
+    pub fn read(&mut self, path: &Path) -> Result<Loaded, SourceError> {
+        let list = files(path).map_err(|e| SourceError::Manifests { path: path.to_owned(), reason: e.to_string() })?;
+        let mut all = Loaded::default();
+        let mut now = BTreeMap::new();
+        for file in list {
+            let mut read = load_file(&file);
+            if !read.errors.is_empty()
+                && let Some(last) = self.last.get(&file)
+            {
+                read.keep_missing_from(last);
+            }
+            let mut held = read.clone();
+            held.errors.clear();
+            held.kept = 0;
+            now.insert(file, held);
+            all.extend(read);
+        }
+        self.last = now;
+        Ok(all)
+    }
+}
+
+/// Reads one file.
+fn load_file(file: &Path) -> Loaded {
     let mut loaded = Loaded::default();
-    let list = files(path).map_err(|e| SourceError::Manifests { path: path.to_owned(), reason: e.to_string() })?;
-    for file in list {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            loaded.errors.push(ManifestError {
+                file: file.to_owned(),
+                line: 1,
+                document: 1,
+                reason: format!("cannot read: {e}"),
+            });
+            return loaded;
+        }
+    };
+    for (n, (start, doc)) in documents(&text).into_iter().enumerate() {
+        let err = |line: usize, reason: String| ManifestError { file: file.to_owned(), line, document: n + 1, reason };
+        if doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            continue; // an empty document
+        }
+        // YAML 1.2 booleans only (`true`/`false`): read untyped first, `namespace: y` must stay
+        // the string it is to Kubernetes, not YAML 1.1's `true`.
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let value: Value = match serde_saphyr::from_str_with_options(&doc, options) {
+            Ok(v) => v,
             Err(e) => {
-                loaded.errors.push(ManifestError {
-                    file: file.clone(),
-                    line: 1,
-                    document: 1,
-                    reason: format!("cannot read: {e}"),
-                });
+                let line = e.location().map_or(start, |l| start + (l.line() as usize).max(1) - 1);
+                let reason = e.to_string().lines().next().unwrap_or("").trim().to_owned();
+                loaded.errors.push(err(line, format!("invalid YAML: {reason}")));
                 continue;
             }
         };
-        for (n, (start, doc)) in documents(&text).into_iter().enumerate() {
-            let err = |line: usize, reason: String| ManifestError { file: file.clone(), line, document: n + 1, reason };
-            let value: Value = match serde_yaml::from_str(&doc) {
-                Ok(v) => v,
-                Err(e) => {
-                    let line = e.location().map_or(start, |l| start + l.line() - 1);
-                    loaded.errors.push(err(line, format!("invalid YAML: {e}")));
-                    continue;
-                }
-            };
-            if let Err(reason) = add_object(&mut loaded, value) {
-                loaded.errors.push(err(start, reason));
-            }
+        if let Err(reason) = add_object(&mut loaded, value) {
+            loaded.errors.push(err(start, reason));
         }
     }
-    Ok(loaded)
+    loaded
 }
 
 /// Adds one object (or every item of a `List`) to `loaded`. Kinds we do not serve are ignored.
@@ -150,23 +225,23 @@ fn add_object(loaded: &mut Loaded, value: Value) -> Result<(), String> {
     let mut errors = Vec::new();
     match kind.as_str() {
         "Service" => {
-            let svc: Service = serde_yaml::from_value(value).map_err(|e| format!("bad Service: {e}"))?;
+            let svc: Service = serde_json::from_value(value).map_err(|e| format!("bad Service: {e}"))?;
             loaded.services.push(ServiceInfo::from_k8s(&svc).map_err(|e| format!("bad Service: {e}"))?);
         }
         "Pod" => {
-            let pod: Pod = serde_yaml::from_value(value).map_err(|e| format!("bad Pod: {e}"))?;
+            let pod: Pod = serde_json::from_value(value).map_err(|e| format!("bad Pod: {e}"))?;
             loaded.pods.push(PodInfo::from_k8s(&pod).map_err(|e| format!("bad Pod: {e}"))?);
         }
         "EndpointSlice" => {
-            let s: EndpointSlice = serde_yaml::from_value(value).map_err(|e| format!("bad EndpointSlice: {e}"))?;
+            let s: EndpointSlice = serde_json::from_value(value).map_err(|e| format!("bad EndpointSlice: {e}"))?;
             loaded.slices.push(SliceInfo::from_k8s(&s).map_err(|e| format!("bad EndpointSlice: {e}"))?);
         }
         "Namespace" => {
-            let n: Namespace = serde_yaml::from_value(value).map_err(|e| format!("bad Namespace: {e}"))?;
+            let n: Namespace = serde_json::from_value(value).map_err(|e| format!("bad Namespace: {e}"))?;
             loaded.namespaces.push(NamespaceInfo::from_k8s(&n).map_err(|e| format!("bad Namespace: {e}"))?);
         }
         k if k == "List" || k.ends_with("List") => {
-            let items = value.get("items").and_then(Value::as_sequence).cloned().unwrap_or_default();
+            let items = value.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
             for (i, item) in items.into_iter().enumerate() {
                 if let Err(e) = add_object(loaded, item) {
                     errors.push(format!("item {i}: {e}"));
@@ -181,9 +256,15 @@ fn add_object(loaded: &mut Loaded, value: Value) -> Result<(), String> {
 /// Loads `path`, sends the result, logs bad documents.
 /// Loads `path`, applies the `labels` selector to Services and EndpointSlices (the API server
 /// would do it for a cluster), sends the result and logs bad documents.
-async fn reload(path: &Path, labels: Option<&LabelFilter>, tx: &mpsc::Sender<SourceEvent>) -> bool {
-    let path = path.to_owned();
-    let loaded = match tokio::task::spawn_blocking(move || load(&path)).await {
+async fn reload(
+    path: &Path,
+    reader: &Arc<Mutex<Reader>>,
+    labels: Option<&LabelFilter>,
+    tx: &mpsc::Sender<SourceEvent>,
+) -> bool {
+    let (path, shared) = (path.to_owned(), reader.clone());
+    let read = move || shared.lock().unwrap_or_else(|e| e.into_inner()).read(&path);
+    let loaded = match tokio::task::spawn_blocking(read).await {
         Ok(Ok(l)) => l,
         Ok(Err(error)) => {
             warn!(%error, "cannot read manifests; keeping the last good answers");
@@ -194,11 +275,16 @@ async fn reload(path: &Path, labels: Option<&LabelFilter>, tx: &mpsc::Sender<Sou
     for error in &loaded.errors {
         warn!(file = %error.file.display(), line = error.line, document = error.document, reason = %error.reason, "skipping manifest document");
     }
+    metrics().manifest_errors.inc_by(loaded.errors.len() as u64);
+    if loaded.kept > 0 {
+        warn!(objects = loaded.kept, "keeping objects from the last read of files that now have a bad document");
+    }
     info!(
         services = loaded.services.len(),
         pods = loaded.pods.len(),
         endpointslices = loaded.slices.len(),
         skipped = loaded.errors.len(),
+        kept = loaded.kept,
         "manifests loaded"
     );
     let Loaded { mut services, pods, mut slices, namespaces, .. } = loaded;
@@ -250,13 +336,14 @@ pub async fn run(path: PathBuf, labels: Option<LabelFilter>, tx: mpsc::Sender<So
         .watch(&watched, RecursiveMode::Recursive)
         .map_err(|e| SourceError::Manifests { path: watched.clone(), reason: e.to_string() })?;
     info!(path = %path.display(), "serving from manifests; watching for changes");
-    if !reload(&path, labels.as_ref(), &tx).await {
+    let reader = Arc::new(Mutex::new(Reader::default()));
+    if !reload(&path, &reader, labels.as_ref(), &tx).await {
         return Ok(());
     }
     while change_rx.recv().await.is_some() {
         // Let a burst of events settle, then read once.
         while let Ok(Some(())) = tokio::time::timeout(SETTLE, change_rx.recv()).await {}
-        if !reload(&path, labels.as_ref(), &tx).await {
+        if !reload(&path, &reader, labels.as_ref(), &tx).await {
             return Ok(());
         }
     }
@@ -329,5 +416,45 @@ items:
         assert_eq!(loaded.errors.len(), 2, "{:?}", loaded.errors);
         assert!(loaded.errors[0].reason.contains("kind"));
         assert_eq!(loaded.errors[1].line, 3);
+    }
+
+    #[test]
+    fn a_file_with_a_bad_document_keeps_the_objects_of_its_last_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod = |name: &str, ip: &str| {
+            format!("kind: Pod\nmetadata: {{name: {name}, labels: {{app: web}}}}\nstatus: {{podIP: {ip}}}\n")
+        };
+        let f = dir.path().join("pods.yaml");
+        let g = dir.path().join("other.yaml");
+        std::fs::write(&f, [pod("web-0", "10.0.0.1"), pod("web-1", "10.0.0.2")].join("---\n")).unwrap();
+        std::fs::write(&g, pod("db-0", "10.0.1.1")).unwrap();
+        let mut reader = Reader::default();
+        let names = |l: &Loaded| {
+            let mut v: Vec<String> =
+                l.pods.iter().map(|p| format!("{}={:?}", p.key.name, p.facts.ips.iter().next())).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(reader.read(dir.path()).unwrap().pods.len(), 3);
+        // web-0's document breaks and web-1 moves: web-1's new IP, web-0's last good record.
+        let broken = pod("web-0", "10.0.0.1").replace("labels: {app: web}}", "labels: {app: web");
+        std::fs::write(&f, [broken.clone(), pod("web-1", "10.0.0.9")].join("---\n")).unwrap();
+        let l = reader.read(dir.path()).unwrap();
+        assert_eq!(l.errors.len(), 1);
+        assert_eq!(l.kept, 1);
+        assert_eq!(names(&l), ["db-0=Some(10.0.1.1)", "web-0=Some(10.0.0.1)", "web-1=Some(10.0.0.9)"]);
+        // Still broken at the next read: still kept. A stateless load has nothing to keep.
+        assert_eq!(reader.read(dir.path()).unwrap().kept, 1);
+        assert_eq!(load(dir.path()).unwrap().pods.len(), 2);
+        // Fixed: exactly what the file says.
+        std::fs::write(&f, pod("web-1", "10.0.0.9")).unwrap();
+        let l = reader.read(dir.path()).unwrap();
+        assert_eq!((l.errors.len(), l.kept), (0, 0));
+        assert_eq!(names(&l), ["db-0=Some(10.0.1.1)", "web-1=Some(10.0.0.9)"]);
+        // Broken, then deleted: its objects go.
+        std::fs::write(&f, broken).unwrap();
+        assert_eq!(reader.read(dir.path()).unwrap().kept, 1);
+        std::fs::remove_file(&f).unwrap();
+        assert_eq!(names(&reader.read(dir.path()).unwrap()), ["db-0=Some(10.0.1.1)"]);
     }
 }

@@ -311,9 +311,9 @@ pub fn check(f: &Fixture, raw: &[u8]) -> Result<(Option<Message>, Option<Message
 
 // ---- Manifests. ----
 
-/// The number of lines in `text` as YAML counts them (YAML 1.1, libyaml): a lone CR, NEL (U+0085),
-/// LS and PS (U+2028, U+2029) end a line too, not only LF and CRLF. serde_yaml's error lines count
-/// them so; an editor usually does not (see `fuzz/README.md`).
+/// The number of lines in `text` as YAML 1.2 counts them (section 5.4: CR LF, CR and LF each
+/// end a line; NEL, LS and PS do not), as serde-saphyr's error locations and the manifests
+/// source's document splitter do.
 pub fn yaml_lines(text: &[u8]) -> usize {
     let text = String::from_utf8_lossy(text);
     let mut lines = 1;
@@ -321,7 +321,7 @@ pub fn yaml_lines(text: &[u8]) -> usize {
     while let Some(c) = chars.next() {
         match c {
             '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => lines += 1,
+            '\n' | '\r' => lines += 1,
             _ => {}
         }
     }
