@@ -713,13 +713,15 @@ fn fuzz_the_manifests_loader() {
     );
 }
 
-/// Writes the seed corpora for the cargo-fuzz targets when `HEADLESS_DNS_FUZZ_SEEDS` names a
-/// folder (`fuzz/README.md`): `<folder>/packet/` and `<folder>/manifests/`. Otherwise does nothing.
+/// A generator, not a test: writes the seed corpora for the cargo-fuzz targets into the folder
+/// `HEADLESS_DNS_FUZZ_SEEDS` names (`fuzz/README.md`): `<folder>/packet/` and
+/// `<folder>/manifests/`. Ignored, so the suite never runs it; run it by name:
+/// `HEADLESS_DNS_FUZZ_SEEDS=DIR cargo test --test fuzz_stable -- --ignored write_seed_corpora_for_cargo_fuzz`.
 #[test]
+#[ignore = "a generator of cargo-fuzz seed corpora, run by hand (fuzz/README.md)"]
 fn write_seed_corpora_for_cargo_fuzz() {
-    let Some(root) = std::env::var_os("HEADLESS_DNS_FUZZ_SEEDS") else {
-        return;
-    };
+    let root = std::env::var_os("HEADLESS_DNS_FUZZ_SEEDS")
+        .expect("HEADLESS_DNS_FUZZ_SEEDS must name the folder to write the seed corpora to");
     let root = Path::new(&root);
     let mut packets = corpus::valid_queries();
     packets.extend(corpus::cases().into_iter().map(|c| c.packet));

@@ -70,11 +70,12 @@ async fn a_started_message_must_complete_within_the_read_deadline() {
     slow.write_all(&[0, 60, 0x12]).await.unwrap();
     let started = Instant::now();
     let mut byte = [0u8; 1];
-    let n = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut byte)).await.expect("closed by the server");
+    // Closed well before the 30 s idle timeout would close it (the read deadline did it), however
+    // busy the machine.
+    let n = tokio::time::timeout(Duration::from_secs(25), slow.read(&mut byte)).await.expect("closed by the server");
     assert!(matches!(n, Ok(0) | Err(_)));
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(900), "closed after the 1 s deadline, not before: {waited:?}");
-    assert!(waited < Duration::from_secs(8), "not held for the 30 s idle timeout: {waited:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
