@@ -758,4 +758,41 @@ mod tests {
         assert!(again.needs_restart.is_empty());
         assert_eq!(again.config, second.config);
     }
+
+    /// Every key of the one configuration type (so every flag and variable) is documented in
+    /// `config/example.toml` and in the README's configuration table, and the example loads.
+    #[test]
+    fn every_key_is_in_the_example_file_and_the_readme_table() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let example = std::fs::read_to_string(root.join("config/example.toml")).unwrap();
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let table: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `--")).collect();
+        let cmd = Config::command();
+        let mut keys = 0;
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            keys += 1;
+            let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_else(|| panic!("--{long} has no variable"));
+            assert_eq!(env, format!("HEADLESS_DNS_{}", long.replace('-', "_").to_ascii_uppercase()));
+            let row = table.iter().find(|l| {
+                l.strip_prefix(&format!("| `--{long}")).is_some_and(|rest| rest.starts_with([' ', '`', '[']))
+            });
+            let row = row.unwrap_or_else(|| panic!("README.md's configuration table has no row for --{long}"));
+            assert!(row.contains(env), "README.md's row for --{long} names {env}: {row}");
+            if long != "config" {
+                let documented = example.lines().any(|l| {
+                    let l = l.trim_start_matches('#').trim_start();
+                    l.starts_with(&format!("{long} =")) || l.starts_with(&format!("{long}="))
+                });
+                assert!(documented, "config/example.toml documents `{long}`");
+            }
+        }
+        assert!(keys >= 25, "the keys were read: {keys}");
+        let path = root.join("config/example.toml");
+        let c = load(&["--config", path.to_str().unwrap()]).unwrap();
+        assert!(matches!(c.source(), SourceConfig::Manifests(_)), "the example serves its manifests");
+    }
 }
