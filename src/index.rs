@@ -386,10 +386,14 @@ impl Index {
     /// another owner still claims stays (with that owner's data). Returns whether anything
     /// changed.
     pub fn publish(&self, owner: &Owner, published: Published) -> bool {
-        let Published { names, mut ptrs } = published;
+        let Published { mut names, mut ptrs } = published;
         if names.is_empty() {
             return self.withdraw(owner);
         }
+        // One claim per name and owner: a name listed twice keeps its last data.
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        names.reverse();
+        names.dedup_by(|a, b| a.0 == b.0);
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         let Owners { by_owner, per_namespace, shared } = &mut *owners;
         let previous = by_owner.remove(owner);
@@ -422,8 +426,7 @@ impl Index {
             }
             keys.push(key);
         }
-        keys.sort_unstable();
-        keys.dedup();
+        keys.reverse();
         ptrs.sort();
         ptrs.dedup();
         let old_ptrs = match previous {
@@ -744,5 +747,16 @@ mod tests {
         idx.withdraw(&svc("default", "b"));
         assert!(idx.ptr(&ip).is_none());
         assert!(!idx.has_addresses_under(&"10.0.0.0/8".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_name_listed_twice_by_one_owner_is_one_claim() {
+        let idx = Index::new(false);
+        let s = svc("default", "a");
+        idx.publish(&s, names(&[("x.default.svc", "10.0.0.1"), ("x.default.svc", "10.0.0.2")]));
+        assert_eq!(idx.lookup("x.default.svc").unwrap().v4[..], ["10.0.0.2".parse::<Ipv4Addr>().unwrap()]);
+        idx.withdraw(&s);
+        assert!(idx.lookup("x.default.svc").is_none());
+        assert!(idx.owners.lock().unwrap().shared.is_empty());
     }
 }
