@@ -49,6 +49,9 @@ pub enum Change<T> {
     ListBegin,
     /// One object of the list in progress.
     Listed(T),
+    /// An object the list in progress could not read but that still exists (a manifest file
+    /// with a bad document): it stays as it is, not deleted at [`Change::ListEnd`].
+    Kept(ObjectKey),
     /// The list is complete: every object it did not contain is gone.
     ListEnd,
 }
@@ -308,6 +311,11 @@ impl State {
                     seen.insert(key(&t));
                 }
                 apply(self, t);
+            }
+            Change::Kept(k) => {
+                if let Some(seen) = self.listing.get_mut(kind) {
+                    seen.insert(k);
+                }
             }
             Change::ListEnd => {
                 let seen = self.listing.remove(kind).unwrap_or_default();
@@ -862,5 +870,17 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
         let left: Vec<String> = idx.ptr(&ip).unwrap().iter().map(|(_, n)| n.to_string()).collect();
         assert_eq!(left, ["10-0-0-1.peers.default.svc"]);
         assert!(idx.lookup("default.svc").is_some());
+    }
+
+    #[test]
+    fn objects_kept_by_a_list_stay_and_the_others_go() {
+        let (mut st, idx) = state(EndpointsFrom::Pods);
+        sync_all(&mut st, vec![svc(NGINX)], vec![pod("web-0", "10.0.0.1", true), pod("web-1", "10.0.0.2", true)]);
+        st.handle(SourceEvent::Pod(Change::ListBegin));
+        st.handle(SourceEvent::Pod(Change::Kept(ObjectKey::new("default", "web-0"))));
+        st.handle(SourceEvent::Pod(Change::ListEnd));
+        st.flush();
+        assert_eq!(a(&idx, "web-0.nginx.default.svc").unwrap(), ["10.0.0.1"], "kept as it was");
+        assert_eq!(a(&idx, "web-1.nginx.default.svc"), None, "neither listed nor kept: gone");
     }
 }

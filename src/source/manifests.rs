@@ -57,8 +57,58 @@ pub struct Loaded {
     pub namespaces: Vec<NamespaceInfo>,
     /// Documents that were skipped, and why.
     pub errors: Vec<ManifestError>,
-    /// Objects kept from a file's last read because the file now has a bad document.
-    pub kept: usize,
+    /// Objects a file held at its last read that this read lacks, while the file has a bad
+    /// document: they stay as the reconciler holds them ([`Change::Kept`]).
+    pub kept: Kept,
+}
+
+/// Keys of objects that stay as they are, by kind.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// Services.
+    pub services: Vec<ObjectKey>,
+    /// Pods.
+    pub pods: Vec<ObjectKey>,
+    /// EndpointSlices.
+    pub slices: Vec<ObjectKey>,
+    /// Namespaces.
+    pub namespaces: Vec<ObjectKey>,
+}
+
+impl Kept {
+    /// How many objects are kept.
+    pub fn len(&self) -> usize {
+        self.services.len() + self.pods.len() + self.slices.len() + self.namespaces.len()
+    }
+
+    /// True when none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The keys of the objects one file held at its last read, one text per kind (`namespace/name`
+/// lines): enough to keep its objects while it has a bad document, at a few octets per object
+/// (the objects themselves are held once, by the reconciler).
+#[derive(Debug, Default)]
+struct FileKeys([Box<str>; 4]);
+
+impl FileKeys {
+    fn of(loaded: &Loaded) -> Self {
+        fn text<'a>(keys: impl Iterator<Item = &'a ObjectKey>) -> Box<str> {
+            let mut lines: Vec<String> = keys.map(|k| format!("{}/{}", k.namespace, k.name)).collect();
+            lines.sort();
+            lines.dedup();
+            lines.join("\n").into_boxed_str()
+        }
+        let (l, k) = (loaded, &loaded.kept);
+        Self([
+            text(l.services.iter().map(|s| &s.key).chain(&k.services)),
+            text(l.pods.iter().map(|p| &p.key).chain(&k.pods)),
+            text(l.slices.iter().map(|s| &s.key).chain(&k.slices)),
+            text(l.namespaces.iter().map(|n| &n.key).chain(&k.namespaces)),
+        ])
+    }
 }
 
 impl Loaded {
@@ -68,22 +118,30 @@ impl Loaded {
         self.slices.extend(other.slices);
         self.namespaces.extend(other.namespaces);
         self.errors.extend(other.errors);
-        self.kept += other.kept;
+        self.kept.services.extend(other.kept.services);
+        self.kept.pods.extend(other.kept.pods);
+        self.kept.slices.extend(other.kept.slices);
+        self.kept.namespaces.extend(other.kept.namespaces);
     }
 
-    /// Adds the objects of `last` that this read lacks (by kind and key): what a file held at its
-    /// last read stays while the file has a bad document.
-    fn keep_missing_from(&mut self, last: &Loaded) {
-        fn missing<T: Clone>(now: &mut Vec<T>, last: &[T], key: impl Fn(&T) -> &ObjectKey) -> usize {
-            let seen: HashSet<ObjectKey> = now.iter().map(|t| key(t).clone()).collect();
-            let before = now.len();
-            now.extend(last.iter().filter(|t| !seen.contains(key(t))).cloned());
-            now.len() - before
+    /// Keeps the objects `last` names that this read lacks: what a file held at its last read
+    /// stays while the file has a bad document.
+    fn keep_missing_from(&mut self, last: &FileKeys) {
+        fn missing(now: Vec<&ObjectKey>, last: &str) -> Vec<ObjectKey> {
+            let now: HashSet<&ObjectKey> = now.into_iter().collect();
+            last.lines()
+                .filter_map(|l| l.split_once('/'))
+                .map(|(ns, name)| ObjectKey::new(ns, name))
+                .filter(|k| !now.contains(k))
+                .collect()
         }
-        self.kept += missing(&mut self.services, &last.services, |s| &s.key)
-            + missing(&mut self.pods, &last.pods, |p| &p.key)
-            + missing(&mut self.slices, &last.slices, |s| &s.key)
-            + missing(&mut self.namespaces, &last.namespaces, |n| &n.key);
+        let [services, pods, slices, namespaces] = &last.0;
+        self.kept = Kept {
+            services: missing(self.services.iter().map(|s| &s.key).collect(), services),
+            pods: missing(self.pods.iter().map(|p| &p.key).collect(), pods),
+            slices: missing(self.slices.iter().map(|s| &s.key).collect(), slices),
+            namespaces: missing(self.namespaces.iter().map(|n| &n.key).collect(), namespaces),
+        };
     }
 }
 
@@ -145,16 +203,16 @@ pub fn load(path: &Path) -> Result<Loaded, SourceError> {
     Reader::default().read(path)
 }
 
-/// Reads the manifests again and again, remembering what each file held at its last read, so
-/// that a file with a bad document keeps serving the objects it held.
+/// Reads the manifests again and again, remembering which objects each file held at its last
+/// read, so that a file with a bad document keeps serving them.
 #[derive(Debug, Default)]
 pub struct Reader {
-    last: BTreeMap<PathBuf, Loaded>,
+    last: BTreeMap<PathBuf, FileKeys>,
 }
 
 impl Reader {
-    /// Reads every manifest under `path`. A file with a bad document also yields the objects it
-    /// held at its last read that this read lacks; a file that is gone yields nothing.
+    /// Reads every manifest under `path`. A file with a bad document also names, as kept, the
+    /// objects it held at its last read that this read lacks; a file that is gone yields nothing.
     pub fn read(&mut self, path: &Path) -> Result<Loaded, SourceError> {
         let list = files(path).map_err(|e| SourceError::Manifests { path: path.to_owned(), reason: e.to_string() })?;
         let mut all = Loaded::default();
@@ -166,10 +224,7 @@ impl Reader {
             {
                 read.keep_missing_from(last);
             }
-            let mut held = read.clone();
-            held.errors.clear();
-            held.kept = 0;
-            now.insert(file, held);
+            now.insert(file, FileKeys::of(&read));
             all.extend(read);
         }
         self.last = now;
@@ -276,34 +331,54 @@ async fn reload(
         warn!(file = %error.file.display(), line = error.line, document = error.document, reason = %error.reason, "skipping manifest document");
     }
     metrics().manifest_errors.inc_by(loaded.errors.len() as u64);
-    if loaded.kept > 0 {
-        warn!(objects = loaded.kept, "keeping objects from the last read of files that now have a bad document");
+    if !loaded.kept.is_empty() {
+        warn!(objects = loaded.kept.len(), "keeping objects from the last read of files that now have a bad document");
     }
     info!(
         services = loaded.services.len(),
         pods = loaded.pods.len(),
         endpointslices = loaded.slices.len(),
         skipped = loaded.errors.len(),
-        kept = loaded.kept,
+        kept = loaded.kept.len(),
         "manifests loaded"
     );
-    let Loaded { mut services, pods, mut slices, namespaces, .. } = loaded;
+    let Loaded { mut services, pods, mut slices, namespaces, kept, .. } = loaded;
     if let Some(f) = labels {
         services.retain(|s| f.matches(&s.labels));
         slices.retain(|s| f.matches(&s.labels));
     }
-    for event in [
-        SourceEvent::Namespace(Change::Reset(namespaces)),
-        SourceEvent::Service(Change::Reset(services)),
-        SourceEvent::Pod(Change::Reset(pods)),
-        SourceEvent::Slice(Change::Reset(slices)),
-    ] {
-        if tx.send(event).await.is_err() {
-            return false;
-        }
+    let sent = send_list(tx, namespaces, kept.namespaces, SourceEvent::Namespace).await
+        && send_list(tx, services, kept.services, SourceEvent::Service).await
+        && send_list(tx, pods, kept.pods, SourceEvent::Pod).await
+        && send_list(tx, slices, kept.slices, SourceEvent::Slice).await;
+    if !sent {
+        return false;
     }
     for kind in [KIND_NAMESPACES, KIND_SERVICES, KIND_PODS, KIND_SLICES] {
         metrics().watch_events.get_or_create(&WatchEventLabels { kind, event: "list" }).inc();
+    }
+    true
+}
+
+/// Sends one kind's complete set: one [`Change::Reset`], or, when objects are kept, the list
+/// framed as `ListBegin`, `Listed`..., `Kept`..., `ListEnd`. False when the receiver is gone.
+async fn send_list<T>(
+    tx: &mpsc::Sender<SourceEvent>,
+    objects: Vec<T>,
+    kept: Vec<ObjectKey>,
+    wrap: fn(Change<T>) -> SourceEvent,
+) -> bool {
+    if kept.is_empty() {
+        return tx.send(wrap(Change::Reset(objects))).await.is_ok();
+    }
+    let events = std::iter::once(Change::ListBegin)
+        .chain(objects.into_iter().map(Change::Listed))
+        .chain(kept.into_iter().map(Change::Kept))
+        .chain(std::iter::once(Change::ListEnd));
+    for change in events {
+        if tx.send(wrap(change)).await.is_err() {
+            return false;
+        }
     }
     true
 }
@@ -441,19 +516,20 @@ items:
         std::fs::write(&f, [broken.clone(), pod("web-1", "10.0.0.9")].join("---\n")).unwrap();
         let l = reader.read(dir.path()).unwrap();
         assert_eq!(l.errors.len(), 1);
-        assert_eq!(l.kept, 1);
-        assert_eq!(names(&l), ["db-0=Some(10.0.1.1)", "web-0=Some(10.0.0.1)", "web-1=Some(10.0.0.9)"]);
+        assert_eq!(l.kept.pods, [ObjectKey::new("default", "web-0")], "web-0's last good record stays");
+        assert_eq!(l.kept.len(), 1);
+        assert_eq!(names(&l), ["db-0=Some(10.0.1.1)", "web-1=Some(10.0.0.9)"]);
         // Still broken at the next read: still kept. A stateless load has nothing to keep.
-        assert_eq!(reader.read(dir.path()).unwrap().kept, 1);
-        assert_eq!(load(dir.path()).unwrap().pods.len(), 2);
+        assert_eq!(reader.read(dir.path()).unwrap().kept.len(), 1);
+        assert!(load(dir.path()).unwrap().kept.is_empty());
         // Fixed: exactly what the file says.
         std::fs::write(&f, pod("web-1", "10.0.0.9")).unwrap();
         let l = reader.read(dir.path()).unwrap();
-        assert_eq!((l.errors.len(), l.kept), (0, 0));
+        assert_eq!((l.errors.len(), l.kept.len()), (0, 0));
         assert_eq!(names(&l), ["db-0=Some(10.0.1.1)", "web-1=Some(10.0.0.9)"]);
         // Broken, then deleted: its objects go.
         std::fs::write(&f, broken).unwrap();
-        assert_eq!(reader.read(dir.path()).unwrap().kept, 1);
+        assert_eq!(reader.read(dir.path()).unwrap().kept.len(), 1);
         std::fs::remove_file(&f).unwrap();
         assert_eq!(names(&reader.read(dir.path()).unwrap()), ["db-0=Some(10.0.1.1)"]);
     }
