@@ -39,7 +39,7 @@ fn zones() -> Zones {
         index,
         ZoneSettings {
             zones: vec![ZoneSpec::Forward(Name::from_ascii("cluster.local.").unwrap())],
-            ttls: Ttls { record: 5, soa: 5, soa_minimum: 5 },
+            ttls: Ttls { record: 5, soa: 5, soa_minimum: 5, expected_negative: 0 },
             pods: PodsMode::Disabled,
             ptr: PtrMode::First,
             namespaces: vec![],

@@ -219,6 +219,15 @@ pub struct Config {
     /// SOA minimum: how long resolvers may cache a negative answer (RFC 2308; 0..=3600). Default: the TTL.
     #[arg(long, env = "HEADLESS_DNS_SOA_MINIMUM", value_name = "SECS")]
     pub soa_minimum: Option<TtlSecs>,
+    /// Negative caching time (SOA TTL and MINIMUM, RFC 2308) of a name a StatefulSet expects but
+    /// that has no address now (pod missing, Pending, not Ready, terminating), so that resolvers
+    /// ask again at once and see the pod the moment it is Ready (0..=3600). Default 0.
+    #[arg(long, env = "HEADLESS_DNS_EXPECTED_NEGATIVE_TTL", value_name = "SECS")]
+    pub expected_negative_ttl: Option<TtlSecs>,
+    /// Watch StatefulSets to know the pod names they expect (apps/v1 list and watch; without the
+    /// permission, expected names are simply unknown). Default true.
+    #[arg(long, env = "HEADLESS_DNS_STATEFULSETS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub statefulsets: Option<bool>,
     /// Log format. Default text.
     #[arg(long, env = "HEADLESS_DNS_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -418,7 +427,12 @@ impl Config {
     pub fn ttls(&self) -> Ttls {
         let secs = |v: Option<TtlSecs>, default: u32| v.map_or(default, |v| v.get() as u32);
         let record = secs(self.ttl, 5);
-        Ttls { record, soa: secs(self.soa_ttl, record), soa_minimum: secs(self.soa_minimum, record) }
+        Ttls {
+            record,
+            soa: secs(self.soa_ttl, record),
+            soa_minimum: secs(self.soa_minimum, record),
+            expected_negative: secs(self.expected_negative_ttl, 0),
+        }
     }
 
     /// The log format (default text).
@@ -485,6 +499,7 @@ impl Config {
             pods: (self.endpoints_from() == EndpointsFrom::Pods && !noendpoints) || self.pods() == PodsMode::Verified,
             slices: !noendpoints,
             namespaces: self.namespace_labels.is_some(),
+            statefulsets: self.statefulsets.unwrap_or(true),
         }
     }
 
@@ -558,7 +573,7 @@ pub struct Reloaded {
 
 /// Decides what a reload applies. Every key is classified here, and the compiler checks it: the
 /// new configuration is destructured without `..`, so a new key that is not classified does not
-/// compile. TTLs and `ptr` change at once; `pods` changes at once between `disabled` and
+/// compile. TTLs (the expected-name negative TTL included) and `ptr` change at once; `pods` changes at once between `disabled` and
 /// `insecure` (both are answered without the reconciler), while `verified` on either side needs
 /// the Pod watch and the published pod records, so a restart. Everything else needs a restart.
 pub fn reload(running: &Config, new: Config) -> Reloaded {
@@ -572,6 +587,8 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
         ttl,
         soa_ttl,
         soa_minimum,
+        expected_negative_ttl,
+        statefulsets,
         log_format,
         endpoints_from,
         pods,
@@ -595,6 +612,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
     next.ttl = ttl;
     next.soa_ttl = soa_ttl;
     next.soa_minimum = soa_minimum;
+    next.expected_negative_ttl = expected_negative_ttl;
     next.ptr = ptr;
     let verified = |p: Option<PodsMode>| p.unwrap_or_default() == PodsMode::Verified;
     if pods.unwrap_or_default() != running.pods() && (verified(pods) || verified(running.pods)) {
@@ -614,6 +632,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
     restart("kubeconfig", kubeconfig != running.kubeconfig);
     restart("manifests", manifests != running.manifests);
     restart("http-listen", http_listen != running.http_listen);
+    restart("statefulsets", statefulsets != running.statefulsets);
     restart("log-format", log_format != running.log_format);
     restart("endpoints-from", endpoints_from != running.endpoints_from);
     restart("namespaces", namespaces != running.namespaces);
@@ -654,7 +673,7 @@ mod tests {
         let c = load(&[]).unwrap();
         assert_eq!(c.listen(), vec!["127.0.0.1:5353".parse::<SocketAddr>().unwrap()]);
         assert_eq!(c.primary_zone().unwrap().to_string(), "cluster.local.");
-        assert_eq!(c.ttls(), Ttls { record: 5, soa: 5, soa_minimum: 5 });
+        assert_eq!(c.ttls(), Ttls { record: 5, soa: 5, soa_minimum: 5, expected_negative: 0 });
         assert_eq!(c.endpoints_from(), EndpointsFrom::Pods);
         assert_eq!(c.source(), SourceConfig::Kubernetes { kubeconfig: None });
         assert_eq!(c.limits().tcp_max_connections, 1024);
@@ -737,7 +756,7 @@ mod tests {
         let r = c.reconcile_options();
         assert!(r.records.endpoint_pod_names && !r.records.ignore_empty_service && r.records.ptr);
         assert!(r.pods_verified && r.watches.pods);
-        assert_eq!(c.ttls(), Ttls { record: 30, soa: 30, soa_minimum: 1 });
+        assert_eq!(c.ttls(), Ttls { record: 30, soa: 30, soa_minimum: 1, expected_negative: 0 });
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct WatchHealth {
     pub last_contact: Option<Instant>,
     /// Since when the watch has been failing (cleared by an event or a successful probe).
     pub failing_since: Option<Instant>,
+    /// An optional watch (StatefulSets): reported, but it never makes the server unready.
+    pub optional: bool,
 }
 
 impl Health {
@@ -68,6 +70,11 @@ impl Health {
     /// Registers a watch that must sync before the server is ready.
     pub fn register(&self, kind: &'static str) {
         self.update(kind, |_| {});
+    }
+
+    /// Registers an optional watch: reported, never waited for, never a reason to be unready.
+    pub fn register_optional(&self, kind: &'static str) {
+        self.update(kind, |w| w.optional = true);
     }
 
     /// Records a completed full list.
@@ -120,14 +127,19 @@ pub fn readiness(index: &Index, health: &Health) -> (bool, String) {
     let mut lines = Vec::new();
     let mut stale = Vec::new();
     for (kind, w) in health.snapshot() {
-        let mut line = format!("{kind}: {}", if w.synced { "synced" } else { "waiting for first list" });
+        let state = match (w.synced, w.optional) {
+            (true, _) => "synced",
+            (false, false) => "waiting for first list",
+            (false, true) => "not listed yet (optional: answers and readiness do not wait for it)",
+        };
+        let mut line = format!("{kind}: {state}");
         if let Some(at) = w.last_contact {
             let age = at.elapsed();
             line.push_str(&format!("; last contact with the source {} s ago", age.as_secs()));
             // Stale: no contact for too long, or the watch itself failing for too long (a list
             // that still works does not make a broken watch fresh).
             let failing = w.failing_since.map_or(Duration::ZERO, |t| t.elapsed());
-            if w.synced && health.stale_after.is_some_and(|limit| age > limit || failing > limit) {
+            if w.synced && !w.optional && health.stale_after.is_some_and(|limit| age > limit || failing > limit) {
                 line.push_str("; STALE");
                 stale.push(kind);
             }

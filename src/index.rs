@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use hickory_proto::rr::Name;
@@ -201,6 +201,12 @@ pub struct Index {
     /// Reverse-tree networks (octet/nibble aligned) with at least one PTR address below them:
     /// the empty non-terminals of the reverse zones.
     reverse_ents: DashMap<IpNet, usize>,
+    /// Pod names StatefulSets expect, by the zone-relative name of the governing headless Service
+    /// (`nginx.default.svc`): each StatefulSet's name and ordinal range. Held per StatefulSet, not
+    /// per pod, so that a thousand-replica StatefulSet costs one entry.
+    expected: DashMap<Arc<str>, SmallVec<[Expected; 1]>>,
+    /// StatefulSets in `expected`: zero lets negative answers skip the lookup.
+    expected_sets: AtomicUsize,
     /// Namespaces exposed under the `namespace-labels` option (None: the option is off).
     exposed_namespaces: Option<DashMap<String, ()>>,
     /// Writer-side bookkeeping; only the single writer touches it, never readers.
@@ -218,8 +224,20 @@ type Claims = (Box<[Arc<str>]>, Box<[PtrEntry]>);
 /// costs no more than its map entry); it takes its owner's name when that owner republishes.
 type Claim = (Option<Owner>, NameData);
 
+/// The pods one StatefulSet expects under its governing Service: `<set>-<i>` for `i` in
+/// `ordinals`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// The StatefulSet's name.
+    pub set: Arc<str>,
+    /// The ordinals it expects pods for.
+    pub ordinals: std::ops::Range<u32>,
+}
+
 #[derive(Debug, Default)]
 struct Owners {
+    /// The governing Service's key each StatefulSet (namespace, name) expects pods under.
+    expected_by_set: HashMap<(Arc<str>, Arc<str>), Arc<str>>,
     by_owner: HashMap<Owner, Claims>,
     per_namespace: HashMap<String, usize>,
     /// Names claimed by more than one owner (two `hostNetwork` pods with one IP share their pod
@@ -282,6 +300,8 @@ impl Index {
             names,
             ptrs: DashMap::new(),
             reverse_ents: DashMap::new(),
+            expected: DashMap::new(),
+            expected_sets: AtomicUsize::new(0),
             exposed_namespaces: filter_namespaces_by_labels.then(DashMap::new),
             owners: Mutex::new(Owners::default()),
             serial: AtomicU32::new(now),
@@ -310,6 +330,91 @@ impl Index {
     /// option is off).
     pub fn namespace_exposed(&self, namespace: &str) -> bool {
         self.exposed_namespaces.as_ref().is_none_or(|m| m.contains_key(namespace))
+    }
+
+    /// Whether a StatefulSet expects a pod of this zone-relative name (`web-0.nginx.default.svc`):
+    /// its first label is `<set>-<ordinal>` with the ordinal in the set's range, and the rest is
+    /// the set's governing headless Service.
+    pub fn is_expected(&self, key: &str) -> bool {
+        if self.expected_sets.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let Some((label, service)) = key.split_once('.') else { return false };
+        let Some((set, ordinal)) = label.rsplit_once('-') else { return false };
+        // The controller writes ordinals in decimal without leading zeros.
+        if ordinal.is_empty() || (ordinal.len() > 1 && ordinal.starts_with('0')) {
+            return false;
+        }
+        let Ok(ordinal) = ordinal.parse::<u32>() else { return false };
+        self.expected
+            .get(service)
+            .is_some_and(|sets| sets.value().iter().any(|e| &*e.set == set && e.ordinals.contains(&ordinal)))
+    }
+
+    /// Every expectation: the governing Service's key and what each StatefulSet expects under
+    /// it (walks them all: for metrics and explanations, not for answers).
+    pub fn expectations(&self) -> Vec<(Arc<str>, Expected)> {
+        let mut out: Vec<(Arc<str>, Expected)> = self
+            .expected
+            .iter()
+            .flat_map(|e| e.value().iter().map(|x| (e.key().clone(), x.clone())).collect::<Vec<_>>())
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1.set).cmp(&(&b.0, &b.1.set)));
+        out
+    }
+
+    /// Calls `f` with every expected name (zone-relative) that has no data now, and returns how
+    /// many there were. Walks every expected ordinal: for metrics and explanations.
+    pub fn missing_expected(&self, mut f: impl FnMut(&str)) -> usize {
+        let mut name = String::new();
+        let mut count = 0;
+        for (service, e) in self.expectations() {
+            for i in e.ordinals {
+                name.clear();
+                use std::fmt::Write as _;
+                let _ = write!(name, "{}-{i}.{service}", e.set);
+                if !self.names.contains_key(name.as_str()) {
+                    count += 1;
+                    f(&name);
+                }
+            }
+        }
+        count
+    }
+
+    /// Sets what StatefulSet `namespace/set` expects: pods under the governing Service whose
+    /// zone-relative name is `service` (`nginx.default.svc`), or nothing (`None`: scaled to
+    /// zero, no headless Service, a namespace not served, deleted). Returns whether it changed.
+    pub fn set_expected(&self, namespace: &str, set: &str, expect: Option<(Arc<str>, std::ops::Range<u32>)>) -> bool {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let id: (Arc<str>, Arc<str>) = (namespace.into(), set.into());
+        let old_service = owners.expected_by_set.get(&id).cloned();
+        let old = old_service.as_ref().and_then(|svc| {
+            self.expected
+                .get(&**svc)
+                .and_then(|v| v.iter().find(|e| &*e.set == set).map(|e| (svc.clone(), e.ordinals.clone())))
+        });
+        if old == expect {
+            return false;
+        }
+        if let Some(svc) = old_service {
+            let mut now_empty = false;
+            if let Some(mut list) = self.expected.get_mut(&*svc) {
+                list.retain(|e| &*e.set != set);
+                now_empty = list.is_empty();
+            }
+            if now_empty {
+                self.expected.remove(&*svc);
+            }
+            owners.expected_by_set.remove(&id);
+            self.expected_sets.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some((svc, ordinals)) = expect {
+            self.expected.entry(svc.clone()).or_default().push(Expected { set: id.1.clone(), ordinals });
+            owners.expected_by_set.insert(id, svc);
+            self.expected_sets.fetch_add(1, Ordering::Relaxed);
+        }
+        true
     }
 
     /// Records whether `namespace` is exposed (writer side).
@@ -395,7 +500,7 @@ impl Index {
         names.reverse();
         names.dedup_by(|a, b| a.0 == b.0);
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        let Owners { by_owner, per_namespace, shared } = &mut *owners;
+        let Owners { by_owner, per_namespace, shared, .. } = &mut *owners;
         let previous = by_owner.remove(owner);
         let held_before =
             |key: &str| previous.as_ref().is_some_and(|(keys, _)| keys.binary_search_by(|k| (**k).cmp(key)).is_ok());
@@ -466,7 +571,7 @@ impl Index {
     /// whether anything changed.
     pub fn withdraw(&self, owner: &Owner) -> bool {
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        let Owners { by_owner, per_namespace, shared } = &mut *owners;
+        let Owners { by_owner, per_namespace, shared, .. } = &mut *owners;
         let Some((old, old_ptrs)) = by_owner.remove(owner) else {
             return false;
         };
@@ -758,5 +863,33 @@ mod tests {
         idx.withdraw(&s);
         assert!(idx.lookup("x.default.svc").is_none());
         assert!(idx.owners.lock().unwrap().shared.is_empty());
+    }
+
+    #[test]
+    fn expected_names_follow_their_statefulset() {
+        let idx = Index::new(false);
+        assert!(!idx.is_expected("web-0.nginx.default.svc"));
+        assert!(idx.set_expected("default", "web", Some(("nginx.default.svc".into(), 0..3))));
+        assert!(!idx.set_expected("default", "web", Some(("nginx.default.svc".into(), 0..3))), "unchanged");
+        for (key, want) in [
+            ("web-0.nginx.default.svc", true),
+            ("web-2.nginx.default.svc", true),
+            ("web-3.nginx.default.svc", false),
+            ("web-01.nginx.default.svc", false),
+            ("db-0.nginx.default.svc", false),
+            ("web-0.other.default.svc", false),
+            ("web-x.nginx.default.svc", false),
+            ("nginx.default.svc", false),
+        ] {
+            assert_eq!(idx.is_expected(key), want, "{key}");
+        }
+        idx.set_expected("default", "db", Some(("nginx.default.svc".into(), 5..6)));
+        assert!(idx.is_expected("db-5.nginx.default.svc") && idx.is_expected("web-1.nginx.default.svc"));
+        idx.set_expected("default", "web", Some(("nginx.default.svc".into(), 0..1)));
+        assert!(!idx.is_expected("web-1.nginx.default.svc"), "scaled down: an ordinary name again");
+        assert_eq!(idx.expectations().len(), 2);
+        idx.set_expected("default", "web", None);
+        idx.set_expected("default", "db", None);
+        assert!(idx.expectations().is_empty() && !idx.is_expected("db-5.nginx.default.svc"));
     }
 }

@@ -65,6 +65,9 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     for kind in watches.kinds() {
         health.register(kind);
     }
+    for kind in watches.optional_kinds() {
+        health.register_optional(kind);
+    }
 
     let limits = config.limits();
     let listeners = dns::server::bind(&config.listen(), &limits)?;

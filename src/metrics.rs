@@ -93,6 +93,10 @@ pub struct Metrics {
     pub truncated: Family<TransportLabels, Counter>,
     /// Manifest documents that could not be used (each reload counts each bad document again).
     pub manifest_errors: Counter,
+    /// Negative answers for names a StatefulSet expects (sent with the short negative TTL).
+    pub expected_negatives: Counter,
+    /// Names StatefulSets expect that have no address now (computed at scrape).
+    pub expected_missing: Gauge,
     /// Counter handles per (qtype, rcode, transport), so the answer path does not hash labels.
     request_cache: Vec<OnceLock<Counter>>,
 }
@@ -160,6 +164,19 @@ impl Metrics {
              file's last good objects keep serving",
             manifest_errors.clone(),
         );
+        let expected_negatives = Counter::default();
+        registry.register(
+            "expected_negatives",
+            "Negative answers for names a StatefulSet expects (pod missing, Pending, not Ready or terminating), \
+             sent with expected-negative-ttl",
+            expected_negatives.clone(),
+        );
+        let expected_missing = Gauge::default();
+        registry.register(
+            "expected_names_missing",
+            "Pod names StatefulSets expect that have no address now",
+            expected_missing.clone(),
+        );
         Self {
             registry,
             requests,
@@ -173,6 +190,8 @@ impl Metrics {
             programming_latency,
             truncated,
             manifest_errors,
+            expected_negatives,
+            expected_missing,
             request_cache: (0..QTYPES.len() * RCODES.len() * 2).map(|_| OnceLock::new()).collect(),
         }
     }
@@ -207,6 +226,7 @@ impl Metrics {
             self.index_names.get_or_create(&RecordKindLabels { record }).set(count as i64);
         }
         self.skipped_names.set(index.skipped() as i64);
+        self.expected_missing.set(index.missing_expected(|_| {}) as i64);
         for (kind, w) in health.snapshot() {
             if let Some(at) = w.last_event {
                 self.watch_last_event_age.get_or_create(&KindLabels { kind }).set(at.elapsed().as_secs_f64());

@@ -292,7 +292,7 @@ fn the_pod_is_locked_down_highly_available_and_its_rbac_is_read_only() {
     assert_eq!(pdb["spec"]["minAvailable"].as_u64(), Some(1));
 
     // Its own ServiceAccount, with a token (it talks to the API server), bound to a ClusterRole
-    // that only lists and watches pods, services and endpointslices.
+    // that only lists and watches pods, services, endpointslices and statefulsets.
     assert_eq!(pod["automountServiceAccountToken"].as_bool(), Some(true));
     let sa = d.one("ServiceAccount");
     assert_eq!(pod["serviceAccountName"], sa["metadata"]["name"]);
@@ -306,10 +306,11 @@ fn the_pod_is_locked_down_highly_available_and_its_rbac_is_read_only() {
             }
         }
     }
-    let want: BTreeSet<(String, String)> = [("", "pods"), ("", "services"), ("discovery.k8s.io", "endpointslices")]
-        .into_iter()
-        .map(|(g, r)| (g.to_owned(), r.to_owned()))
-        .collect();
+    let want: BTreeSet<(String, String)> =
+        [("", "pods"), ("", "services"), ("discovery.k8s.io", "endpointslices"), ("apps", "statefulsets")]
+            .into_iter()
+            .map(|(g, r)| (g.to_owned(), r.to_owned()))
+            .collect();
     assert_eq!(granted, want);
     let binding = d.one("ClusterRoleBinding");
     assert_eq!(binding["roleRef"]["name"], d.one("ClusterRole")["metadata"]["name"]);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use fake_api::FakeApi;
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ListParams};
@@ -688,6 +689,35 @@ async fn watch_timeout_rewatches_without_a_relist() {
     api.apply(pod("default", "b", &[]));
     w.expect(&["Apply(b)"]).await;
     assert_eq!(api.list_count("Pod"), 1);
+}
+
+#[tokio::test]
+async fn statefulsets_are_served_under_apps_v1_and_can_be_forbidden() {
+    let api = FakeApi::start().await;
+    let sts = |replicas: i32| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": { "name": "web", "namespace": "default" },
+            "spec": { "serviceName": "nginx", "replicas": replicas, "selector": { "matchLabels": { "app": "web" } },
+                      "template": { "metadata": { "labels": { "app": "web" } },
+                                    "spec": { "containers": [{ "name": "c", "image": "x" }] } } },
+        })
+    };
+    api.apply(sts(3));
+    let c = client(&api);
+    let mut w = Watch::spawn(Api::<StatefulSet>::all(c.clone()), watcher::Config::default());
+    w.expect(&["Init", "InitApply(web)", "InitDone"]).await;
+    wait_for("the watch", || api.open_watches("StatefulSet") == 1).await;
+    api.apply(sts(5));
+    match w.next().await {
+        Ok(Event::Apply(s)) => assert_eq!(s.spec.and_then(|s| s.replicas), Some(5)),
+        other => panic!("want Apply(web), got {}", describe(&other)),
+    }
+    // RBAC without statefulsets: 403 Forbidden on list and watch, as the real API answers.
+    api.fail_kind("StatefulSet", Some(403));
+    let err = Api::<StatefulSet>::all(c.clone()).list(&ListParams::default()).await.unwrap_err();
+    assert_eq!(code_of(&err), "403");
+    assert_eq!(Api::<Service>::all(c).list(&ListParams::default()).await.unwrap().items.len(), 0, "others served");
 }
 
 #[tokio::test]

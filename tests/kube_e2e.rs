@@ -240,7 +240,7 @@ async fn servfail_until_the_first_full_list_then_answers() {
     api.fail_requests(Some(403));
     let server = tokio::task::block_in_place(|| ServerProcess::watching(&api, &[], &[]));
     let s = server.dns;
-    server.wait_for_log("watch error; retrying", WAIT);
+    server.wait_for_log("the API forbids listing or watching", WAIT);
     let r = tokio::task::block_in_place(|| dig(s, &[WEB0]));
     assert_eq!(r.status, "SERVFAIL", "never a premature NXDOMAIN");
     let (code, body) = tokio::task::block_in_place(|| server.http_get("/readyz"));

@@ -277,7 +277,7 @@ impl Zones {
             };
         }
         let Some(data) = self.resolve(key) else {
-            return self.negative(apex, ResponseCode::NXDomain);
+            return self.nxdomain(apex, key);
         };
         let mut answer = self.positive(Vec::new());
         let mut owner = qname.clone();
@@ -301,7 +301,7 @@ impl Zones {
                 None => {
                     // RFC 6604: the rcode reflects the last name in the chain.
                     answer.rcode = ResponseCode::NXDomain;
-                    answer.authority.push(self.negative_soa(target_apex));
+                    answer.authority.extend(self.nxdomain(target_apex, &key).authority);
                     return answer;
                 }
             }
@@ -403,6 +403,25 @@ impl Zones {
         }
     }
 
+    /// NXDOMAIN for the forward `key`. A name a StatefulSet expects (its pod missing, Pending, not
+    /// Ready or terminating) carries `expected-negative-ttl` as both the SOA's TTL and MINIMUM
+    /// (RFC 2308 sections 3 and 5: the negative is cached for their minimum), so that resolvers
+    /// ask again and see the pod the moment it is Ready; every other name keeps `soa-minimum`.
+    fn nxdomain(&self, apex: &Name, key: &str) -> Answer {
+        let mut answer = self.negative(apex, ResponseCode::NXDomain);
+        if self.index.is_expected(key) {
+            crate::metrics::metrics().expected_negatives.inc();
+            let ttl = self.settings.ttls.expected_negative;
+            for soa in &mut answer.authority {
+                soa.ttl = ttl;
+                if let RData::SOA(data) = &mut soa.data {
+                    data.minimum = ttl;
+                }
+            }
+        }
+        answer
+    }
+
     /// NXDOMAIN or NODATA: empty answer, the SOA in the authority section (RFC 2308 section 3).
     fn negative(&self, apex: &Name, rcode: ResponseCode) -> Answer {
         Answer {
@@ -440,7 +459,7 @@ mod tests {
                     net: "10.0.0.0/8".parse().unwrap(),
                 },
             ],
-            ttls: Ttls { record: 5, soa: 30, soa_minimum: 2 },
+            ttls: Ttls { record: 5, soa: 30, soa_minimum: 2, expected_negative: 0 },
             pods,
             ptr,
             namespaces: vec![],
@@ -577,5 +596,27 @@ mod tests {
         assert_eq!(z.answer(&name, RecordType::A, DNSClass::IN).rcode, ResponseCode::ServFail);
         let vb = Name::from_ascii("version.bind.").unwrap();
         assert_eq!(z.answer(&vb, RecordType::TXT, DNSClass::CH).rcode, ResponseCode::Refused);
+    }
+
+    #[test]
+    fn names_a_statefulset_expects_get_the_short_negative_ttl() {
+        let mut z = zones(PodsMode::Disabled, PtrMode::First);
+        let mut settings = z.settings.clone();
+        settings.ttls.expected_negative = 0;
+        z = Zones::new(z.index().clone(), settings);
+        z.index().set_expected("default", "web", Some(("nginx.default.svc".into(), 0..2)));
+        let soa = |name: &str, qtype: RecordType| {
+            let a = z.answer(&Name::from_ascii(name).unwrap(), qtype, DNSClass::IN);
+            let RData::SOA(soa) = &a.authority[0].data else { panic!("{name}: {a:?}") };
+            (a.rcode, a.authority[0].ttl, soa.minimum)
+        };
+        // web-1: expected, not served: both the SOA's TTL and MINIMUM at expected-negative-ttl.
+        for qtype in [RecordType::A, RecordType::AAAA, RecordType::SRV] {
+            assert_eq!(soa("web-1.nginx.default.svc.cluster.local.", qtype), (ResponseCode::NXDomain, 0, 0), "{qtype}");
+        }
+        // Beyond the replicas, other names, and a served expected name's NODATA keep soa-minimum.
+        assert_eq!(soa("web-2.nginx.default.svc.cluster.local.", RecordType::A), (ResponseCode::NXDomain, 2, 2));
+        assert_eq!(soa("api-1.nginx.default.svc.cluster.local.", RecordType::A), (ResponseCode::NXDomain, 2, 2));
+        assert_eq!(soa("web-0.nginx.default.svc.cluster.local.", RecordType::AAAA), (ResponseCode::NoError, 2, 2));
     }
 }

@@ -229,11 +229,19 @@ pub fn answer(zones: &Zones, raw: &[u8], out: &mut Vec<u8>) -> Fast {
         // NODATA (the name exists) or NXDOMAIN, with the SOA (RFC 2308 section 3).
         other => {
             let rcode = if other.is_some() { ResponseCode::NoError } else { ResponseCode::NXDomain };
+            // A name a StatefulSet expects: SOA TTL and MINIMUM at `expected-negative-ttl`, as
+            // the general path sets them (`Zones::nxdomain`).
+            let (soa_ttl, minimum) = if other.is_none() && index.is_expected(key) {
+                crate::metrics::metrics().expected_negatives.inc();
+                (ttls.expected_negative, ttls.expected_negative)
+            } else {
+                (ttls.negative_soa(), ttls.soa_minimum)
+            };
             header_at(out, rcode, 0, 1);
             let owner = out.len();
             out.extend_from_slice(&apex.wire);
             // RFC 2308 section 3: the SOA's TTL is no longer than its minimum.
-            rr_head(out, TYPE_SOA, ttls.negative_soa(), 0);
+            rr_head(out, TYPE_SOA, soa_ttl, 0);
             let rdata_at = out.len();
             // mname ns.dns.<apex>, rname hostmaster.<apex>: both end in a pointer to the owner.
             out.extend_from_slice(b"\x02ns\x03dns");
@@ -244,7 +252,7 @@ pub fn answer(zones: &Zones, raw: &[u8], out: &mut Vec<u8>) -> Fast {
             for t in SOA_TIMERS {
                 out.extend_from_slice(&t.to_be_bytes());
             }
-            out.extend_from_slice(&ttls.soa_minimum.to_be_bytes());
+            out.extend_from_slice(&minimum.to_be_bytes());
             let rdlen = (out.len() - rdata_at) as u16;
             out[rdata_at - 2..rdata_at].copy_from_slice(&rdlen.to_be_bytes());
             if out.len() + edns_len(&q) > limit || owner > 0x3FFF {
@@ -313,6 +321,8 @@ mod tests {
                 ptrs: vec![],
             },
         );
+        // web-0..web-2 expected under nginx; web-0 is served, web-1 and web-2 are not.
+        index.set_expected("default", "web", Some(("nginx.default.svc".into(), 0..3)));
         index.set_synced(true);
         Zones::new(
             index,
@@ -325,7 +335,7 @@ mod tests {
                         net: "10.0.0.0/8".parse().unwrap(),
                     },
                 ],
-                ttls: Ttls { record: 5, soa: 7, soa_minimum: 3 },
+                ttls: Ttls { record: 5, soa: 7, soa_minimum: 3, expected_negative: 1 },
                 pods: PodsMode::Insecure,
                 ptr: PtrMode::First,
                 namespaces: vec![],
@@ -361,6 +371,8 @@ mod tests {
             "default.svc.cluster.local.",
             "svc.cluster.local.",
             "nope.svc.example.",
+            "web-2.nginx.default.svc.cluster.local.",
+            "web-3.nginx.default.svc.cluster.local.",
         ];
         let mut fast_count = 0;
         for name in names {

@@ -58,6 +58,9 @@ pub struct Ttls {
     pub soa: u32,
     /// The SOA minimum field (negative caching, RFC 2308 section 5).
     pub soa_minimum: u32,
+    /// Negative caching time of a name a StatefulSet expects but that has no address now (its
+    /// pod missing, Pending, not Ready or terminating): the SOA's TTL and MINIMUM in that answer.
+    pub expected_negative: u32,
 }
 
 impl Ttls {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -123,6 +124,45 @@ pub struct EndpointPort {
     pub port: u16,
     /// Lower-cased protocol.
     pub protocol: String,
+}
+
+/// A StatefulSet, as much as its expected names need: the controller names its pods
+/// `<name>-<ordinal>` for every ordinal in `[start, start + replicas)`, and with a headless
+/// governing Service each pod's name is `<name>-<ordinal>.<serviceName>.<ns>.svc.<zone>`
+/// (Kubernetes docs, StatefulSet "Stable Network ID").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatefulSetInfo {
+    /// Namespace and name.
+    pub key: ObjectKey,
+    /// `spec.serviceName`: the governing Service (empty when unset).
+    pub service_name: String,
+    /// `spec.replicas` (the API's default, 1, when unset; never negative).
+    pub replicas: u32,
+    /// `spec.ordinals.start` (default 0).
+    pub ordinals_start: u32,
+    /// `spec.selector.matchLabels`.
+    pub selector: Option<Labels>,
+}
+
+impl StatefulSetInfo {
+    /// Converts a StatefulSet.
+    pub fn from_k8s(sts: &StatefulSet) -> Result<Self, ModelError> {
+        let key = key_of(&sts.metadata)?;
+        let spec = sts.spec.as_ref();
+        let nonneg = |v: Option<i32>, default: u32| v.map_or(default, |v| u32::try_from(v).unwrap_or(0));
+        Ok(Self {
+            key,
+            service_name: spec.and_then(|s| s.service_name.clone()).unwrap_or_default(),
+            replicas: nonneg(spec.and_then(|s| s.replicas), 1),
+            ordinals_start: nonneg(spec.and_then(|s| s.ordinals.as_ref()).and_then(|o| o.start), 0),
+            selector: spec.and_then(|s| s.selector.match_labels.clone()).filter(|m| !m.is_empty()).map(Labels::from),
+        })
+    }
+
+    /// The ordinals the StatefulSet expects pods for: `[start, start + replicas)`.
+    pub fn ordinals(&self) -> std::ops::Range<u32> {
+        self.ordinals_start..self.ordinals_start.saturating_add(self.replicas)
+    }
 }
 
 /// A Namespace, as much as the `namespace-labels` option needs.
@@ -776,5 +816,19 @@ endpoints:
         assert!(s.endpoints[0].ready);
         assert!(!s.endpoints[1].ready);
         assert_eq!(s.endpoints[1].hostname.as_deref(), Some("db-1"));
+    }
+
+    #[test]
+    fn statefulset_fields_and_their_defaults() {
+        let sts =
+            |yaml: &str| StatefulSetInfo::from_k8s(&serde_saphyr::from_str::<StatefulSet>(yaml).unwrap()).unwrap();
+        let web = sts("metadata: {name: web, namespace: db}
+spec: {serviceName: nginx, replicas: 3, ordinals: {start: 5}, selector: {matchLabels: {app: web}}, template: {}}");
+        assert_eq!((web.service_name.as_str(), web.ordinals()), ("nginx", 5..8));
+        assert_eq!(web.selector.as_ref().and_then(|s| s.get("app")), Some("web"));
+        let bare = sts("metadata: {name: web}\nspec: {selector: {}, template: {}}");
+        assert_eq!((bare.service_name.as_str(), bare.ordinals(), &*bare.key.namespace), ("", 0..1, "default"));
+        let scaled_to_zero = sts("metadata: {name: web}\nspec: {replicas: 0, selector: {}, template: {}}");
+        assert!(scaled_to_zero.ordinals().is_empty());
     }
 }

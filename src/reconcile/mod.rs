@@ -15,11 +15,13 @@ use smallvec::SmallVec;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
+use crate::dns::names::valid_label;
 use crate::health::Health;
 use crate::index::{Index, Owner};
 use crate::model::selector::LabelFilter;
 use crate::model::{
     Endpoint, NamespaceInfo, ObjectKey, PodFacts, PodInfo, PodShape, ServiceInfo, ServiceKind, SliceInfo,
+    StatefulSetInfo,
 };
 use records::{RecordOptions, pod_records, service_records};
 
@@ -67,6 +69,8 @@ pub enum SourceEvent {
     Slice(Change<SliceInfo>),
     /// A Namespace changed (only watched for the `namespace-labels` option).
     Namespace(Change<NamespaceInfo>),
+    /// A StatefulSet changed (for the pod names it expects).
+    StatefulSet(Change<StatefulSetInfo>),
 }
 
 /// The object kinds, as named in logs and health reports.
@@ -77,6 +81,8 @@ pub const KIND_PODS: &str = "pods";
 pub const KIND_SLICES: &str = "endpointslices";
 /// See [`KIND_SERVICES`].
 pub const KIND_NAMESPACES: &str = "namespaces";
+/// See [`KIND_SERVICES`].
+pub const KIND_STATEFULSETS: &str = "statefulsets";
 
 /// Which kinds are watched, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,10 +93,19 @@ pub struct Watches {
     pub slices: bool,
     /// Namespaces: for the `namespace-labels` option.
     pub namespaces: bool,
+    /// StatefulSets: for the pod names they expect. Optional: answers and readiness never wait
+    /// for this watch, and without it (no permission, an error) expected names are unknown.
+    pub statefulsets: bool,
 }
 
 impl Watches {
-    /// Every kind watched, by its health name.
+    /// The optional kinds watched, by their health name: they never hold up the first answer or
+    /// readiness.
+    pub fn optional_kinds(&self) -> Vec<&'static str> {
+        if self.statefulsets { vec![KIND_STATEFULSETS] } else { Vec::new() }
+    }
+
+    /// Every kind whose first full list answers wait for, by its health name.
     pub fn kinds(&self) -> Vec<&'static str> {
         let mut v = vec![KIND_SERVICES];
         if self.pods {
@@ -128,7 +143,7 @@ impl ReconcileOptions {
     pub fn with_mode(mode: EndpointsFrom) -> Self {
         Self {
             mode,
-            watches: Watches { pods: mode == EndpointsFrom::Pods, slices: true, namespaces: false },
+            watches: Watches { pods: mode == EndpointsFrom::Pods, slices: true, namespaces: false, statefulsets: true },
             records: RecordOptions::default(),
             namespaces: Vec::new(),
             namespace_labels: None,
@@ -167,6 +182,12 @@ pub struct State {
     dirty: BTreeSet<ObjectKey>,
     /// Pods whose verified record must be recomputed at the next flush.
     dirty_pods: BTreeSet<ObjectKey>,
+    /// StatefulSets, for the pod names they expect.
+    statefulsets: HashMap<ObjectKey, StatefulSetInfo>,
+    /// StatefulSet names by their governing Service (namespace, `spec.serviceName`).
+    sets_by_service: HashMap<ObjectKey, BTreeSet<Arc<str>>>,
+    /// StatefulSets whose expected names must be recomputed at the next flush.
+    dirty_sets: BTreeSet<ObjectKey>,
     /// Change times (Unix ms) of the events that dirtied each Service, with the endpoint source,
     /// for the programming-latency metric. Only live events count, not (re)lists.
     triggers: HashMap<ObjectKey, (i64, &'static str)>,
@@ -196,6 +217,9 @@ impl State {
             by_selector: HashMap::new(),
             dirty: BTreeSet::new(),
             dirty_pods: BTreeSet::new(),
+            statefulsets: HashMap::new(),
+            sets_by_service: HashMap::new(),
+            dirty_sets: BTreeSet::new(),
             triggers: HashMap::new(),
             live: false,
             listing: HashMap::new(),
@@ -234,6 +258,8 @@ impl State {
         self.index.set_namespace_exposed(namespace, self.visible(namespace));
         let svcs: Vec<ObjectKey> = self.services.keys().filter(|k| *k.namespace == *namespace).cloned().collect();
         self.dirty.extend(svcs);
+        let sets: Vec<ObjectKey> = self.statefulsets.keys().filter(|k| *k.namespace == *namespace).cloned().collect();
+        self.dirty_sets.extend(sets);
         if self.opts.pods_verified {
             for name in self.pods.get(namespace).into_iter().flat_map(HashMap::keys) {
                 self.dirty_pods.insert(ObjectKey::new(namespace, &**name));
@@ -278,7 +304,75 @@ impl State {
                 |n| n.key.clone(),
                 |st| st.namespaces.keys().map(|n| ObjectKey::new(n.clone(), n.clone())).collect(),
             ),
+            SourceEvent::StatefulSet(_) if !self.opts.watches.statefulsets => {}
+            SourceEvent::StatefulSet(c) => self.change(
+                KIND_STATEFULSETS,
+                c,
+                Self::apply_statefulset,
+                Self::delete_statefulset,
+                |s| s.key.clone(),
+                |st| st.statefulsets.keys().cloned().collect(),
+            ),
         }
+    }
+
+    /// The governing Service a StatefulSet names (its namespace, `spec.serviceName`).
+    fn governing(set: &StatefulSetInfo) -> ObjectKey {
+        ObjectKey::new(set.key.namespace.clone(), set.service_name.as_str())
+    }
+
+    fn apply_statefulset(&mut self, set: StatefulSetInfo) {
+        let key = set.key.clone();
+        if self.statefulsets.get(&key) == Some(&set) {
+            return;
+        }
+        if let Some(old) = self.statefulsets.get(&key) {
+            let svc = Self::governing(old);
+            if let Some(names) = self.sets_by_service.get_mut(&svc) {
+                names.remove(&key.name);
+                if names.is_empty() {
+                    self.sets_by_service.remove(&svc);
+                }
+            }
+        }
+        self.sets_by_service.entry(Self::governing(&set)).or_default().insert(key.name.clone());
+        self.statefulsets.insert(key.clone(), set);
+        self.dirty_sets.insert(key);
+    }
+
+    fn delete_statefulset(&mut self, key: &ObjectKey) {
+        if let Some(old) = self.statefulsets.remove(key) {
+            let svc = Self::governing(&old);
+            if let Some(names) = self.sets_by_service.get_mut(&svc) {
+                names.remove(&key.name);
+                if names.is_empty() {
+                    self.sets_by_service.remove(&svc);
+                }
+            }
+            self.dirty_sets.insert(key.clone());
+        }
+    }
+
+    /// The StatefulSets governed by Service `svc` must recompute what they expect.
+    fn service_governs_changed(&mut self, svc: &ObjectKey) {
+        for name in self.sets_by_service.get(svc).into_iter().flatten() {
+            self.dirty_sets.insert(ObjectKey::new(svc.namespace.clone(), name.clone()));
+        }
+    }
+
+    /// Publishes what StatefulSet `key` expects: `<set>-<i>.<serviceName>.<ns>.svc` for its
+    /// ordinals, when the governing Service exists, is headless and its namespace is served.
+    fn recompute_set(&mut self, key: &ObjectKey) -> bool {
+        let expect = self.statefulsets.get(key).and_then(|set| {
+            let svc = self.services.get(&Self::governing(set))?;
+            let served = matches!(svc.kind, ServiceKind::Headless)
+                && !self.opts.records.noendpoints
+                && self.visible(&key.namespace)
+                && valid_label(&key.name)
+                && !set.ordinals().is_empty();
+            served.then(|| (Arc::from(format!("{}.{}.svc", set.service_name, key.namespace)), set.ordinals()))
+        });
+        self.index.set_expected(&key.namespace, &key.name, expect)
     }
 
     /// One change to one kind. A list (`ListBegin`, `Listed`..., `ListEnd`, or a whole `Reset`)
@@ -360,6 +454,9 @@ impl State {
                 changed += 1;
             }
         }
+        for key in std::mem::take(&mut self.dirty_sets) {
+            self.recompute_set(&key);
+        }
         if changed > 0 {
             debug!(services = changed, serial = self.index.serial(), "published changes");
         }
@@ -424,6 +521,7 @@ impl State {
             }
         }
         self.services.insert(key.clone(), Box::new(svc));
+        self.service_governs_changed(&key);
         self.dirty.insert(key);
     }
 
@@ -444,6 +542,7 @@ impl State {
             self.unindex_selector(&old);
             self.members.remove(key);
             self.dirty.insert(key.clone());
+            self.service_governs_changed(key);
         }
     }
 
@@ -882,5 +981,71 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
         st.flush();
         assert_eq!(a(&idx, "web-0.nginx.default.svc").unwrap(), ["10.0.0.1"], "kept as it was");
         assert_eq!(a(&idx, "web-1.nginx.default.svc"), None, "neither listed nor kept: gone");
+    }
+
+    fn sts(name: &str, service: &str, replicas: u32, start: u32) -> StatefulSetInfo {
+        StatefulSetInfo {
+            key: ObjectKey::new("default", name),
+            service_name: service.into(),
+            replicas,
+            ordinals_start: start,
+            selector: None,
+        }
+    }
+
+    #[test]
+    fn statefulsets_expect_their_ordinals_under_a_headless_governing_service() {
+        let (mut st, idx) = state(EndpointsFrom::Pods);
+        sync_all(&mut st, vec![svc(NGINX)], vec![pod("web-0", "10.0.0.1", true)]);
+        let expected = |idx: &Index| -> Vec<String> {
+            idx.expectations().iter().map(|(svc, e)| format!("{}{:?}@{svc}", e.set, e.ordinals)).collect()
+        };
+        st.handle(SourceEvent::StatefulSet(Change::Reset(vec![sts("web", "nginx", 3, 0)])));
+        st.flush();
+        assert_eq!(expected(&idx), ["web0..3@nginx.default.svc"]);
+        assert!(idx.is_expected("web-2.nginx.default.svc"));
+        let mut missing = Vec::new();
+        idx.missing_expected(|n| missing.push(n.to_owned()));
+        assert_eq!(missing, ["web-1.nginx.default.svc", "web-2.nginx.default.svc"], "web-0 answers");
+        // Scale down and a moved start: the range follows.
+        st.handle(SourceEvent::StatefulSet(Change::Apply(sts("web", "nginx", 2, 5))));
+        st.flush();
+        assert_eq!(expected(&idx), ["web5..7@nginx.default.svc"]);
+        // The governing Service goes, comes back as ClusterIP, then headless again.
+        st.handle(SourceEvent::Service(Change::Delete(ObjectKey::new("default", "nginx"))));
+        st.flush();
+        assert!(expected(&idx).is_empty(), "no Service: nothing expected");
+        st.handle(SourceEvent::Service(Change::Apply(svc(
+            "metadata: {name: nginx, namespace: default}\nspec: {clusterIP: 10.96.0.9, selector: {app: nginx}}",
+        ))));
+        st.flush();
+        assert!(expected(&idx).is_empty(), "not headless: nothing expected");
+        st.handle(SourceEvent::Service(Change::Apply(svc(NGINX))));
+        st.flush();
+        assert_eq!(expected(&idx), ["web5..7@nginx.default.svc"]);
+        // A StatefulSet naming another Service, scaled to zero, or deleted expects nothing.
+        st.handle(SourceEvent::StatefulSet(Change::Apply(sts("db", "missing", 3, 0))));
+        st.handle(SourceEvent::StatefulSet(Change::Apply(sts("web", "nginx", 0, 0))));
+        st.flush();
+        assert!(expected(&idx).is_empty());
+        st.handle(SourceEvent::StatefulSet(Change::Apply(sts("web", "nginx", 1, 0))));
+        st.flush();
+        assert_eq!(expected(&idx), ["web0..1@nginx.default.svc"]);
+        st.handle(SourceEvent::StatefulSet(Change::Reset(vec![])));
+        st.flush();
+        assert!(expected(&idx).is_empty(), "a relist without it deletes it");
+        assert!(idx.is_synced(), "never waited for");
+    }
+
+    #[test]
+    fn statefulsets_in_a_namespace_not_served_expect_nothing() {
+        let index = Arc::new(Index::new(false));
+        let mut opts = ReconcileOptions::with_mode(EndpointsFrom::Pods);
+        opts.namespaces = vec!["other".into()];
+        let mut st = State::new(index.clone(), Arc::new(Health::default()), opts);
+        sync_all(&mut st, vec![svc(NGINX)], vec![]);
+        st.handle(SourceEvent::StatefulSet(Change::Reset(vec![sts("web", "nginx", 3, 0)])));
+        st.flush();
+        assert!(index.expectations().is_empty());
     }
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::ListParams;
@@ -30,8 +31,10 @@ use super::SourceError;
 use crate::health::Health;
 use crate::metrics::{KindLabels, WatchEventLabels, metrics};
 use crate::model::selector::LabelFilter;
-use crate::model::{ModelError, NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo};
-use crate::reconcile::{Change, KIND_NAMESPACES, KIND_PODS, KIND_SERVICES, KIND_SLICES, SourceEvent, Watches};
+use crate::model::{ModelError, NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo, StatefulSetInfo};
+use crate::reconcile::{
+    Change, KIND_NAMESPACES, KIND_PODS, KIND_SERVICES, KIND_SLICES, KIND_STATEFULSETS, SourceEvent, Watches,
+};
 
 /// Builds a client from `kubeconfig`, or else from `KUBECONFIG`, `~/.kube/config` or the
 /// in-cluster service account, in that order.
@@ -99,6 +102,15 @@ pub fn spawn(
                 mode,
             ));
         }
+        if watches.statefulsets {
+            tokio::spawn(probe(
+                Api::<StatefulSet>::all(client.clone()),
+                params(false),
+                KIND_STATEFULSETS,
+                health.clone(),
+                mode,
+            ));
+        }
     }
     let filtered = || match labels {
         Some(l) => watcher::Config::default().labels(l.as_str()),
@@ -142,6 +154,20 @@ pub fn spawn(
                 health.clone(),
             )
             .instrument(info_span!("watch", kind = KIND_PODS)),
+        ));
+    }
+    if watches.statefulsets {
+        tasks.push(tokio::spawn(
+            watch(
+                Api::<StatefulSet>::all(client.clone()),
+                watcher::Config::default(),
+                KIND_STATEFULSETS,
+                StatefulSetInfo::from_k8s,
+                SourceEvent::StatefulSet,
+                tx.clone(),
+                health.clone(),
+            )
+            .instrument(info_span!("watch", kind = KIND_STATEFULSETS)),
         ));
     }
     if watches.namespaces {
@@ -215,6 +241,17 @@ where
     }
 }
 
+/// Whether a watch error is the API's `403 Forbidden` (RBAC does not allow the verb).
+fn forbidden(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(e) | watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
+            matches!(e, kube::Error::Api(s) if s.code == 403)
+        }
+        watcher::Error::WatchError(s) => s.code == 403,
+        _ => false,
+    }
+}
+
 /// The key of a deleted object.
 fn key_of<K: Resource>(obj: &K) -> ObjectKey {
     ObjectKey::new(obj.namespace().unwrap_or_else(|| "default".into()), obj.name_any())
@@ -243,6 +280,7 @@ async fn watch<K, T>(
     let stream = watcher::watcher(api, config).default_backoff();
     let mut stream = std::pin::pin!(stream);
     let mut listed_once = false;
+    let mut told_forbidden = false;
     let mut listed = 0usize;
     let count = |event: &'static str| metrics().watch_events.get_or_create(&WatchEventLabels { kind, event }).inc();
     while let Some(item) = stream.next().await {
@@ -282,9 +320,25 @@ async fn watch<K, T>(
             }
             Err(error) => {
                 // Recoverable: the backoff wrapper waits and the watcher lists or re-watches.
-                warn!(%error, "watch error; retrying");
+                let text = error.to_string();
+                if forbidden(&error) {
+                    // Said once with what to do, then quietly retried (and counted).
+                    if !told_forbidden {
+                        let effect = if kind == KIND_STATEFULSETS {
+                            "expected-name negatives stay off (answers as without StatefulSets)"
+                        } else {
+                            "answers wait for or keep the last good state"
+                        };
+                        warn!(%error, effect, "the API forbids listing or watching {kind}: grant `list` and `watch` on {kind} to the service account (deploy/rbac.yaml); retrying");
+                        told_forbidden = true;
+                    } else {
+                        debug!(%error, "watch still forbidden; retrying");
+                    }
+                } else {
+                    warn!(%error, "watch error; retrying");
+                }
                 metrics().watch_errors.get_or_create(&KindLabels { kind }).inc();
-                health.set_error(kind, error.to_string());
+                health.set_error(kind, text);
                 continue;
             }
         };

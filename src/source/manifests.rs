@@ -1,4 +1,5 @@
-//! The manifests source: Services, Pods and EndpointSlices read from a YAML file or a folder of
+//! The manifests source: Services, Pods, EndpointSlices, Namespaces and StatefulSets read from a
+//! YAML file or a folder of
 //! them (recursively: `*.yaml`, `*.yml`, `*.json`), as `kubectl get -o yaml` prints them:
 //! multi-document files and `kind: List` included. Pod IPs and conditions come from `status`.
 //!
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use notify::{RecursiveMode, Watcher};
@@ -27,8 +29,10 @@ use tracing::{debug, info, warn};
 use super::SourceError;
 use crate::metrics::{WatchEventLabels, metrics};
 use crate::model::selector::LabelFilter;
-use crate::model::{NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo};
-use crate::reconcile::{Change, KIND_NAMESPACES, KIND_PODS, KIND_SERVICES, KIND_SLICES, SourceEvent};
+use crate::model::{NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo, StatefulSetInfo};
+use crate::reconcile::{
+    Change, KIND_NAMESPACES, KIND_PODS, KIND_SERVICES, KIND_SLICES, KIND_STATEFULSETS, SourceEvent,
+};
 
 /// One document that could not be used, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +59,8 @@ pub struct Loaded {
     pub slices: Vec<SliceInfo>,
     /// Namespaces.
     pub namespaces: Vec<NamespaceInfo>,
+    /// StatefulSets.
+    pub statefulsets: Vec<StatefulSetInfo>,
     /// Documents that were skipped, and why.
     pub errors: Vec<ManifestError>,
     /// Objects a file held at its last read that this read lacks, while the file has a bad
@@ -73,12 +79,14 @@ pub struct Kept {
     pub slices: Vec<ObjectKey>,
     /// Namespaces.
     pub namespaces: Vec<ObjectKey>,
+    /// StatefulSets.
+    pub statefulsets: Vec<ObjectKey>,
 }
 
 impl Kept {
     /// How many objects are kept.
     pub fn len(&self) -> usize {
-        self.services.len() + self.pods.len() + self.slices.len() + self.namespaces.len()
+        self.services.len() + self.pods.len() + self.slices.len() + self.namespaces.len() + self.statefulsets.len()
     }
 
     /// True when none is.
@@ -91,7 +99,7 @@ impl Kept {
 /// lines): enough to keep its objects while it has a bad document, at a few octets per object
 /// (the objects themselves are held once, by the reconciler).
 #[derive(Debug, Default)]
-struct FileKeys([Box<str>; 4]);
+struct FileKeys([Box<str>; 5]);
 
 impl FileKeys {
     fn of(loaded: &Loaded) -> Self {
@@ -107,6 +115,7 @@ impl FileKeys {
             text(l.pods.iter().map(|p| &p.key).chain(&k.pods)),
             text(l.slices.iter().map(|s| &s.key).chain(&k.slices)),
             text(l.namespaces.iter().map(|n| &n.key).chain(&k.namespaces)),
+            text(l.statefulsets.iter().map(|s| &s.key).chain(&k.statefulsets)),
         ])
     }
 }
@@ -117,11 +126,13 @@ impl Loaded {
         self.pods.extend(other.pods);
         self.slices.extend(other.slices);
         self.namespaces.extend(other.namespaces);
+        self.statefulsets.extend(other.statefulsets);
         self.errors.extend(other.errors);
         self.kept.services.extend(other.kept.services);
         self.kept.pods.extend(other.kept.pods);
         self.kept.slices.extend(other.kept.slices);
         self.kept.namespaces.extend(other.kept.namespaces);
+        self.kept.statefulsets.extend(other.kept.statefulsets);
     }
 
     /// Keeps the objects `last` names that this read lacks: what a file held at its last read
@@ -135,12 +146,13 @@ impl Loaded {
                 .filter(|k| !now.contains(k))
                 .collect()
         }
-        let [services, pods, slices, namespaces] = &last.0;
+        let [services, pods, slices, namespaces, statefulsets] = &last.0;
         self.kept = Kept {
             services: missing(self.services.iter().map(|s| &s.key).collect(), services),
             pods: missing(self.pods.iter().map(|p| &p.key).collect(), pods),
             slices: missing(self.slices.iter().map(|s| &s.key).collect(), slices),
             namespaces: missing(self.namespaces.iter().map(|n| &n.key).collect(), namespaces),
+            statefulsets: missing(self.statefulsets.iter().map(|s| &s.key).collect(), statefulsets),
         };
     }
 }
@@ -291,6 +303,10 @@ fn add_object(loaded: &mut Loaded, value: Value) -> Result<(), String> {
             let s: EndpointSlice = serde_json::from_value(value).map_err(|e| format!("bad EndpointSlice: {e}"))?;
             loaded.slices.push(SliceInfo::from_k8s(&s).map_err(|e| format!("bad EndpointSlice: {e}"))?);
         }
+        "StatefulSet" => {
+            let s: StatefulSet = serde_json::from_value(value).map_err(|e| format!("bad StatefulSet: {e}"))?;
+            loaded.statefulsets.push(StatefulSetInfo::from_k8s(&s).map_err(|e| format!("bad StatefulSet: {e}"))?);
+        }
         "Namespace" => {
             let n: Namespace = serde_json::from_value(value).map_err(|e| format!("bad Namespace: {e}"))?;
             loaded.namespaces.push(NamespaceInfo::from_k8s(&n).map_err(|e| format!("bad Namespace: {e}"))?);
@@ -338,11 +354,12 @@ async fn reload(
         services = loaded.services.len(),
         pods = loaded.pods.len(),
         endpointslices = loaded.slices.len(),
+        statefulsets = loaded.statefulsets.len(),
         skipped = loaded.errors.len(),
         kept = loaded.kept.len(),
         "manifests loaded"
     );
-    let Loaded { mut services, pods, mut slices, namespaces, kept, .. } = loaded;
+    let Loaded { mut services, pods, mut slices, namespaces, statefulsets, kept, .. } = loaded;
     if let Some(f) = labels {
         services.retain(|s| f.matches(&s.labels));
         slices.retain(|s| f.matches(&s.labels));
@@ -350,11 +367,12 @@ async fn reload(
     let sent = send_list(tx, namespaces, kept.namespaces, SourceEvent::Namespace).await
         && send_list(tx, services, kept.services, SourceEvent::Service).await
         && send_list(tx, pods, kept.pods, SourceEvent::Pod).await
-        && send_list(tx, slices, kept.slices, SourceEvent::Slice).await;
+        && send_list(tx, slices, kept.slices, SourceEvent::Slice).await
+        && send_list(tx, statefulsets, kept.statefulsets, SourceEvent::StatefulSet).await;
     if !sent {
         return false;
     }
-    for kind in [KIND_NAMESPACES, KIND_SERVICES, KIND_PODS, KIND_SLICES] {
+    for kind in [KIND_NAMESPACES, KIND_SERVICES, KIND_PODS, KIND_SLICES, KIND_STATEFULSETS] {
         metrics().watch_events.get_or_create(&WatchEventLabels { kind, event: "list" }).inc();
     }
     true

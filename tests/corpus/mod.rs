@@ -155,7 +155,7 @@ impl Fixture {
                         net: "10.0.0.0/8".parse().unwrap(),
                     },
                 ],
-                ttls: Ttls { record: 5, soa: 5, soa_minimum: 5 },
+                ttls: Ttls { record: 5, soa: 5, soa_minimum: 5, expected_negative: 0 },
                 pods: PodsMode::Disabled,
                 ptr: PtrMode::First,
                 namespaces: vec![],

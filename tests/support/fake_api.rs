@@ -1,8 +1,9 @@
 //! A fake Kubernetes API server for end-to-end tests.
 //!
-//! It speaks real HTTP/1.1 on a real loopback TCP socket and serves the three kinds the DNS
-//! server watches: `Pod` (`/api/v1/pods`), `Service` (`/api/v1/services`) and `EndpointSlice`
-//! (`/apis/discovery.k8s.io/v1/endpointslices`), cluster-wide and namespaced
+//! It speaks real HTTP/1.1 on a real loopback TCP socket and serves the kinds the DNS server
+//! watches: `Pod` (`/api/v1/pods`), `Service` (`/api/v1/services`), `Namespace`
+//! (`/api/v1/namespaces`), `EndpointSlice` (`/apis/discovery.k8s.io/v1/endpointslices`) and
+//! `StatefulSet` (`/apis/apps/v1/statefulsets`), cluster-wide and namespaced
 //! (`.../namespaces/{ns}/...`), with list paging, label and field selectors, and watches that
 //! replay history from a resourceVersion. Its wire behaviour follows
 //! `shared/kube-api-wire.md` (what kube 5's `watcher` sends and expects):
@@ -367,6 +368,7 @@ enum Kind {
     EndpointSlice,
     /// Cluster-scoped; stored under namespace "default" like the others, which nothing reads.
     Namespace,
+    StatefulSet,
 }
 
 impl Kind {
@@ -376,13 +378,15 @@ impl Kind {
             "Service" => Some(Kind::Service),
             "EndpointSlice" => Some(Kind::EndpointSlice),
             "Namespace" => Some(Kind::Namespace),
+            "StatefulSet" => Some(Kind::StatefulSet),
             _ => None,
         }
     }
 
     fn parse(s: &str) -> Kind {
-        Kind::from_name(s)
-            .unwrap_or_else(|| panic!("fake api: unknown kind {s:?} (want Pod, Service or EndpointSlice)"))
+        Kind::from_name(s).unwrap_or_else(|| {
+            panic!("fake api: unknown kind {s:?} (want Pod, Service, EndpointSlice, Namespace or StatefulSet)")
+        })
     }
 
     fn name(self) -> &'static str {
@@ -391,6 +395,7 @@ impl Kind {
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Namespace => "Namespace",
+            Kind::StatefulSet => "StatefulSet",
         }
     }
 
@@ -400,6 +405,7 @@ impl Kind {
             Kind::Service => "services",
             Kind::EndpointSlice => "endpointslices",
             Kind::Namespace => "namespaces",
+            Kind::StatefulSet => "statefulsets",
         }
     }
 
@@ -407,6 +413,7 @@ impl Kind {
         match self {
             Kind::Pod | Kind::Service | Kind::Namespace => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::StatefulSet => "apps/v1",
         }
     }
 
@@ -414,11 +421,12 @@ impl Kind {
         match self {
             Kind::Pod | Kind::Service | Kind::Namespace => "",
             Kind::EndpointSlice => "discovery.k8s.io",
+            Kind::StatefulSet => "apps",
         }
     }
 
     fn from_group_plural(group: &str, plural: &str) -> Option<Kind> {
-        [Kind::Pod, Kind::Service, Kind::EndpointSlice, Kind::Namespace]
+        [Kind::Pod, Kind::Service, Kind::EndpointSlice, Kind::Namespace, Kind::StatefulSet]
             .into_iter()
             .find(|k| k.group() == group && k.plural() == plural)
     }
