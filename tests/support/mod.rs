@@ -5,5 +5,6 @@
 pub mod dns;
 pub mod fake_api;
 pub mod objects;
+pub mod resolvers;
 pub mod server;
 pub mod yaml;
