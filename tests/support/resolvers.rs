@@ -182,6 +182,17 @@ const LOOPBACK_ROOT_HINT: &str = ".                        3600000  NS  a.root-s
                                   a.root-servers.lab.      3600000  A   127.0.0.1\n";
 
 impl Kind {
+    /// Its name, as its users write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Unbound => "unbound",
+            Kind::Dnsmasq => "dnsmasq",
+            Kind::Bind => "BIND",
+            Kind::Kresd => "Knot Resolver",
+            Kind::PdnsRecursor => "PowerDNS Recursor",
+        }
+    }
+
     /// Its executable.
     pub fn binary(self) -> &'static str {
         match self {
@@ -294,10 +305,7 @@ impl Kind {
 /// Finds a resolver binary on PATH or in the sbin folders, or fails the test saying what to
 /// install.
 pub fn find_binary(kind: Kind) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    dirs.extend(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from));
-    dirs.iter().map(|d| d.join(kind.binary())).find(|p| p.is_file()).unwrap_or_else(|| {
+    find_binary_named(kind.binary()).unwrap_or_else(|| {
         panic!(
             "resolver `{}` is not installed (looked on PATH and in /usr/sbin, /sbin, /usr/local/sbin): \
              install the Debian package `{}` (bash .ci/run does)",
@@ -305,6 +313,14 @@ pub fn find_binary(kind: Kind) -> PathBuf {
             kind.package()
         )
     })
+}
+
+/// The path of executable `name` on PATH or in the sbin folders.
+pub fn find_binary_named(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from));
+    dirs.iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// The effective user id of this process (from /proc, to need no libc binding).
