@@ -183,7 +183,8 @@ where
 #[command(
     name = "headless-dns",
     version,
-    about = "Authoritative DNS for Kubernetes headless Services and StatefulSet pods"
+    about = "Authoritative DNS for Kubernetes headless Services and StatefulSet pods",
+    after_help = "Explain what a running server answers for a name, and why: headless-dns explain <NAME> [<TYPE>] [--server ADDR] (see headless-dns explain --help)"
 )]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
@@ -210,6 +211,10 @@ pub struct Config {
     /// Address for the HTTP endpoints /healthz, /readyz and /metrics. Default: none.
     #[arg(long, env = "HEADLESS_DNS_HTTP_LISTEN", value_name = "ADDR:PORT")]
     pub http_listen: Option<SocketAddr>,
+    /// Address for the debug endpoint /debug/explain (`headless-dns explain` asks it). Keep it on
+    /// loopback: it describes the objects behind names. Default: none.
+    #[arg(long, env = "HEADLESS_DNS_DEBUG_LISTEN", value_name = "ADDR:PORT")]
+    pub debug_listen: Option<SocketAddr>,
     /// TTL of answer records in seconds (0..=3600). Default 5.
     #[arg(long, env = "HEADLESS_DNS_TTL", value_name = "SECS")]
     pub ttl: Option<TtlSecs>,
@@ -584,6 +589,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
         kubeconfig,
         manifests,
         http_listen,
+        debug_listen,
         ttl,
         soa_ttl,
         soa_minimum,
@@ -632,6 +638,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
     restart("kubeconfig", kubeconfig != running.kubeconfig);
     restart("manifests", manifests != running.manifests);
     restart("http-listen", http_listen != running.http_listen);
+    restart("debug-listen", debug_listen != running.debug_listen);
     restart("statefulsets", statefulsets != running.statefulsets);
     restart("log-format", log_format != running.log_format);
     restart("endpoints-from", endpoints_from != running.endpoints_from);

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod debug;
 pub mod dns;
 pub mod health;
 pub mod index;
@@ -78,27 +79,37 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         None => None,
     };
 
+    let debug = match config.debug_listen {
+        Some(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.map_err(|source| RunError::Http { addr, source })?)
+        }
+        None => None,
+    };
     let (tx, rx) = mpsc::channel(4096);
+    let (explain_tx, explain_rx) = mpsc::channel(16);
     let state = State::new(index.clone(), health.clone(), config.reconcile_options());
-    tokio::spawn(reconcile::run(rx, state));
+    tokio::spawn(reconcile::run(rx, debug.is_some().then_some(explain_rx), state));
 
     let labels = config.labels().cloned();
-    match source {
+    let lookup: Arc<dyn source::Lookup> = match source {
         SourceConfig::Manifests(path) => {
             if !path.exists() {
                 return Err(SourceError::Manifests { path, reason: "no such file or folder".into() }.into());
             }
+            let lookup = Arc::new(source::manifests::FileLookup::new(path.clone()));
             tokio::spawn(async move {
                 if let Err(error) = source::manifests::run(path, labels, tx).await {
                     error!(%error, "manifests source stopped; serving the last good answers");
                 }
             });
+            lookup
         }
         SourceConfig::Kubernetes { kubeconfig } => {
             let client = source::kube::client(kubeconfig.as_deref()).await?;
-            source::kube::spawn(client, watches, labels.as_ref(), stale_after, tx, health.clone());
+            source::kube::spawn(client.clone(), watches, labels.as_ref(), stale_after, tx, health.clone());
+            Arc::new(source::kube::ApiLookup::new(client))
         }
-    }
+    };
 
     if let Some(listener) = http {
         let (index, health) = (index.clone(), health.clone());
@@ -110,6 +121,15 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     }
 
     let responder = Arc::new(Responder::new(Zones::new(index.clone(), config.zone_settings())));
+    if let Some(listener) = debug {
+        let explainer =
+            debug::Explainer { responder: responder.clone(), requests: explain_tx, health: health.clone(), lookup };
+        tokio::spawn(async move {
+            if let Err(error) = debug::serve(listener, explainer).await {
+                error!(%error, "debug server stopped");
+            }
+        });
+    }
     let shutdown = Shutdown::default();
     let (threads, tasks) = dns::server::serve(listeners, responder.clone(), limits, &shutdown);
 

@@ -16,6 +16,21 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    // `headless-dns explain ...`: a client of a running server's debug listener.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "explain") {
+        use clap::Parser;
+        let args = headless_dns::debug::ExplainArgs::parse_from(std::env::args_os().skip(1));
+        return match headless_dns::debug::cli(&args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("headless-dns explain: error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::load() {
         Ok(c) => c,
         Err(error) => {

@@ -79,6 +79,25 @@ pub struct Zones {
 }
 
 /// Where a question falls.
+/// Where a name falls in the zones served ([`Zones::locate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    /// Under a forward zone: its apex and the zone-relative key (`web-0.nginx.default.svc`).
+    Forward {
+        /// The zone.
+        apex: Name,
+        /// The key below it.
+        key: String,
+    },
+    /// Under a reverse zone: its apex and the address a full PTR name stands for.
+    Reverse {
+        /// The zone.
+        apex: Name,
+        /// The address, for a full PTR name.
+        ip: Option<IpAddr>,
+    },
+}
+
 enum Place<'a> {
     Forward { apex: &'a Name, key: String },
     Reverse { apex: &'a Name, net: IpNet },
@@ -166,6 +185,17 @@ impl Zones {
         let mut soa = self.soa(apex);
         soa.ttl = self.settings.ttls.negative_soa();
         soa
+    }
+
+    /// Where `qname` falls: the zone that answers it and what it asks of it, or `None` outside
+    /// every zone (for explanations; answers use the same rule).
+    pub fn locate(&self, qname: &Name) -> Option<Located> {
+        let mut qname = qname.clone();
+        qname.set_fqdn(true);
+        Some(match self.place(&qname)? {
+            Place::Forward { apex, key } => Located::Forward { apex: apex.clone(), key },
+            Place::Reverse { apex, .. } => Located::Reverse { apex: apex.clone(), ip: ip_of_ptr_name(&qname) },
+        })
     }
 
     fn place(&self, qname: &Name) -> Option<Place<'_>> {

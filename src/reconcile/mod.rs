@@ -25,6 +25,7 @@ use crate::model::{
 };
 use records::{RecordOptions, pod_records, service_records};
 
+pub mod explain;
 pub mod records;
 
 /// Where the endpoints of a Service with a selector come from.
@@ -188,6 +189,11 @@ pub struct State {
     sets_by_service: HashMap<ObjectKey, BTreeSet<Arc<str>>>,
     /// StatefulSets whose expected names must be recomputed at the next flush.
     dirty_sets: BTreeSet<ObjectKey>,
+    /// When each Service's names last changed (for explanations).
+    names_changed: HashMap<ObjectKey, std::time::Instant>,
+    /// Since when each expected ordinal of each StatefulSet has had no address (for
+    /// explanations): only the missing ones are held.
+    gaps: HashMap<ObjectKey, BTreeMap<u32, std::time::Instant>>,
     /// Change times (Unix ms) of the events that dirtied each Service, with the endpoint source,
     /// for the programming-latency metric. Only live events count, not (re)lists.
     triggers: HashMap<ObjectKey, (i64, &'static str)>,
@@ -220,6 +226,8 @@ impl State {
             statefulsets: HashMap::new(),
             sets_by_service: HashMap::new(),
             dirty_sets: BTreeSet::new(),
+            names_changed: HashMap::new(),
+            gaps: HashMap::new(),
             triggers: HashMap::new(),
             live: false,
             listing: HashMap::new(),
@@ -360,6 +368,34 @@ impl State {
         }
     }
 
+    /// Notes which of StatefulSet `key`'s expected names have no address now, and since when.
+    fn refresh_gaps(&mut self, key: &ObjectKey) {
+        let now = std::time::Instant::now();
+        let Some(set) = self.statefulsets.get(key) else {
+            self.gaps.remove(key);
+            return;
+        };
+        let expects = self.services.get(&Self::governing(set)).is_some_and(|s| matches!(s.kind, ServiceKind::Headless));
+        if !expects {
+            self.gaps.remove(key);
+            return;
+        }
+        let base = format!("{}.{}.svc", set.service_name, key.namespace);
+        let range = set.ordinals();
+        let mut gaps = self.gaps.remove(key).unwrap_or_default();
+        gaps.retain(|i, _| range.contains(i));
+        for i in range {
+            if self.index.lookup(&format!("{}-{i}.{base}", key.name)).is_some() {
+                gaps.remove(&i);
+            } else {
+                gaps.entry(i).or_insert(now);
+            }
+        }
+        if !gaps.is_empty() {
+            self.gaps.insert(key.clone(), gaps);
+        }
+    }
+
     /// Publishes what StatefulSet `key` expects: `<set>-<i>.<serviceName>.<ns>.svc` for its
     /// ordinals, when the governing Service exists, is headless and its namespace is served.
     fn recompute_set(&mut self, key: &ObjectKey) -> bool {
@@ -440,6 +476,9 @@ impl State {
         for key in &dirty {
             if self.recompute(key) {
                 changed += 1;
+                for name in self.sets_by_service.get(key).into_iter().flatten() {
+                    self.dirty_sets.insert(ObjectKey::new(key.namespace.clone(), name.clone()));
+                }
                 if let Some((at, source)) = triggers.remove(key) {
                     let seconds = (now_ms - at).max(0) as f64 / 1000.0;
                     crate::metrics::metrics()
@@ -456,6 +495,7 @@ impl State {
         }
         for key in std::mem::take(&mut self.dirty_sets) {
             self.recompute_set(&key);
+            self.refresh_gaps(&key);
         }
         if changed > 0 {
             debug!(services = changed, serial = self.index.serial(), "published changes");
@@ -734,9 +774,16 @@ impl State {
                 for _ in 0..skipped.0 {
                     self.index.count_skipped();
                 }
-                self.index.publish(&owner, published)
+                let changed = self.index.publish(&owner, published);
+                if changed {
+                    self.names_changed.insert(key.clone(), std::time::Instant::now());
+                }
+                changed
             }
-            _ => self.index.withdraw(&owner),
+            _ => {
+                self.names_changed.remove(key);
+                self.index.withdraw(&owner)
+            }
         }
     }
 }
@@ -781,9 +828,22 @@ impl<T: ?Sized + Eq + Hash> Interner<T> {
 }
 
 /// Feeds events from `rx` into `state` until every sender is gone. Events already queued are
-/// applied together before one flush, so a burst costs one publish per Service.
-pub async fn run(mut rx: mpsc::Receiver<SourceEvent>, mut state: State) {
-    while let Some(event) = rx.recv().await {
+/// applied together before one flush, so a burst costs one publish per Service. Explanations
+/// asked on `explain` are answered between two batches, from the state flushed last.
+pub async fn run(
+    mut rx: mpsc::Receiver<SourceEvent>,
+    mut explain: Option<mpsc::Receiver<explain::ExplainRequest>>,
+    mut state: State,
+) {
+    loop {
+        let event = tokio::select! {
+            event = rx.recv() => event,
+            Some(request) = async { match explain.as_mut() { Some(e) => e.recv().await, None => std::future::pending().await } } => {
+                let _ = request.reply.send(state.explain(&request.question));
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
         state.handle(event);
         let mut batched = 1;
         while batched < 1024 {

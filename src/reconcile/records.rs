@@ -45,7 +45,7 @@ impl Default for RecordOptions {
 
 /// The label an endpoint is published under: its hostname; else, with `endpoint_pod_names`, its
 /// pod's name when under 64 octets; else its dashed IP (CoreDNS `endpointHostname`).
-fn endpoint_label(ep: &Endpoint, opts: &RecordOptions) -> (String, u8) {
+pub(crate) fn endpoint_label(ep: &Endpoint, opts: &RecordOptions) -> (String, u8) {
     if let Some(h) = &ep.hostname {
         return (h.to_ascii_lowercase(), 0);
     }

@@ -241,6 +241,49 @@ where
     }
 }
 
+/// Looks objects up on the API server with `list` and a `metadata.name` field selector.
+#[derive(Clone)]
+pub struct ApiLookup {
+    client: Client,
+}
+
+impl ApiLookup {
+    /// A lookup through `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    async fn one<K>(&self, namespace: &str, name: &str) -> Option<serde_json::Value>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug + serde::Serialize,
+        K::DynamicType: Default,
+    {
+        let api = Api::<K>::namespaced(self.client.clone(), namespace);
+        let params = ListParams::default().fields(&format!("metadata.name={name}")).limit(1);
+        let list = tokio::time::timeout(Duration::from_secs(5), api.list(&params)).await.ok()?.ok()?;
+        list.items.into_iter().next().and_then(|o| serde_json::to_value(o).ok())
+    }
+}
+
+impl super::Lookup for ApiLookup {
+    fn object<'a>(
+        &'a self,
+        kind: &'a str,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<serde_json::Value>> + Send + 'a>> {
+        Box::pin(async move {
+            match kind {
+                "Pod" => self.one::<Pod>(namespace, name).await,
+                "Service" => self.one::<Service>(namespace, name).await,
+                "EndpointSlice" => self.one::<EndpointSlice>(namespace, name).await,
+                "StatefulSet" => self.one::<StatefulSet>(namespace, name).await,
+                _ => None,
+            }
+        })
+    }
+}
+
 /// Whether a watch error is the API's `403 Forbidden` (RBAC does not allow the verb).
 fn forbidden(error: &watcher::Error) -> bool {
     match error {

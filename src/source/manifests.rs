@@ -283,6 +283,64 @@ fn load_file(file: &Path) -> Loaded {
     loaded
 }
 
+/// Looks objects up in the manifests, reading them again (for explanations only).
+#[derive(Debug, Clone)]
+pub struct FileLookup {
+    path: PathBuf,
+}
+
+impl FileLookup {
+    /// A lookup in the file or folder `path`.
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    /// The last document under the path (or item of a `List`) of that kind, namespace and name.
+    pub fn find(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        fn matching(v: &Value, kind: &str, namespace: &str, name: &str, out: &mut Option<Value>) {
+            let k = v.get("kind").and_then(Value::as_str).unwrap_or("");
+            if k.ends_with("List") {
+                for item in v.get("items").and_then(Value::as_array).into_iter().flatten() {
+                    matching(item, kind, namespace, name, out);
+                }
+                return;
+            }
+            let meta = v.get("metadata");
+            let n = meta.and_then(|m| m.get("name")).and_then(Value::as_str);
+            let ns = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("default");
+            if k == kind && n == Some(name) && ns == namespace {
+                *out = Some(v.clone());
+            }
+        }
+        let mut found = None;
+        for file in files(&self.path).ok()? {
+            let Ok(text) = std::fs::read_to_string(&file) else { continue };
+            for (_, doc) in documents(&text) {
+                let options = serde_saphyr::options! { strict_booleans: true };
+                if let Ok(v) = serde_saphyr::from_str_with_options::<Value>(&doc, options) {
+                    matching(&v, kind, namespace, name, &mut found);
+                }
+            }
+        }
+        found
+    }
+}
+
+impl super::Lookup for FileLookup {
+    fn object<'a>(
+        &'a self,
+        kind: &'a str,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Value>> + Send + 'a>> {
+        let this = self.clone();
+        let (kind, namespace, name) = (kind.to_owned(), namespace.to_owned(), name.to_owned());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.find(&kind, &namespace, &name)).await.ok().flatten()
+        })
+    }
+}
+
 /// Adds one object (or every item of a `List`) to `loaded`. Kinds we do not serve are ignored.
 fn add_object(loaded: &mut Loaded, value: Value) -> Result<(), String> {
     if value.is_null() {

@@ -7,6 +7,22 @@
 pub mod kube;
 pub mod manifests;
 
+use std::future::Future;
+use std::pin::Pin;
+
+/// Fetches one object as the source holds it now (for explanations, never for answers): the
+/// API object by `list` with a name field selector (the only verbs the server is granted are
+/// `list` and `watch`), or the document in the manifests. `None` when it does not exist.
+pub trait Lookup: Send + Sync {
+    /// The object `kind` (`Pod`, `Service`, `EndpointSlice`, `StatefulSet`) `namespace/name`.
+    fn object<'a>(
+        &'a self,
+        kind: &'a str,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Option<serde_json::Value>> + Send + 'a>>;
+}
+
 /// Why a source could not start. Failures after start are logged and retried, never fatal.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

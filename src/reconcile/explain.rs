@@ -1,0 +1,429 @@
+//! Why a name answers what it answers, from the reconciler's objects: the rule behind each
+//! record, the owning objects, each endpoint's state, the StatefulSet that expects the name, or
+//! the nearest reason it does not answer. Asked through [`ExplainRequest`]s that the reconciler
+//! task serves between two batches of events, so the DNS path never waits for it.
+//!
+//! It never describes objects that DNS itself would not serve: a namespace left out by the
+//! `namespaces` or `namespace-labels` options gets its reason only.
+//!
+//! Entry point: [`State::explain`].
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use super::records::endpoint_label;
+use super::{State, StatefulSetInfo};
+use crate::dns::names::valid_label;
+use crate::model::{Endpoint, ObjectKey, PodFacts, ServiceInfo, ServiceKind};
+
+/// What is asked: a name relative to a forward zone, or the address of a reverse name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Question {
+    /// A zone-relative key (`web-0.nginx.default.svc`).
+    Forward(String),
+    /// The address a PTR name stands for.
+    Reverse(IpAddr),
+}
+
+/// A question and where to send the answer.
+#[derive(Debug)]
+pub struct ExplainRequest {
+    /// The question.
+    pub question: Question,
+    /// Where the explanation goes.
+    pub reply: oneshot::Sender<Why>,
+}
+
+/// An object behind a name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    /// `Service`, `Pod`, `EndpointSlice`, `StatefulSet`.
+    pub kind: &'static str,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    fn new(kind: &'static str, key: &ObjectKey) -> Self {
+        Self { kind, namespace: key.namespace.to_string(), name: key.name.to_string() }
+    }
+}
+
+/// One endpoint of a Service, as DNS sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointWhy {
+    /// Its address.
+    pub ip: String,
+    /// The label it is published under, and by which rule.
+    pub label: String,
+    /// `hostname` (spec.hostname, spec.subdomain naming the Service), `pod name`
+    /// (endpoint-pod-names) or `dashed IP`.
+    pub rule: &'static str,
+    /// Whether it is published.
+    pub published: bool,
+    /// Why (not): `Ready`, `not Ready`, `terminating`, `Ready (publishNotReadyAddresses)`, ...
+    pub state: String,
+    /// The pod behind it, when known.
+    pub pod: Option<String>,
+}
+
+/// The StatefulSet that expects a name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExpectedWhy {
+    /// The StatefulSet.
+    pub statefulset: String,
+    /// Its `spec.replicas`.
+    pub replicas: u32,
+    /// Its ordinals, `[start, end)`.
+    pub ordinals: [u32; 2],
+    /// The pod it expects for this name.
+    pub pod: String,
+    /// That pod's state now: `missing`, `Pending (no IP)`, `not Ready`, `terminating`, `Ready`.
+    pub pod_state: String,
+    /// Seconds this name has had no address (None: it has one now).
+    pub gap_s: Option<f64>,
+    /// How many of the StatefulSet's expected names have no address now.
+    pub missing: usize,
+    /// The longest current gap among them, in seconds.
+    pub longest_gap_s: Option<f64>,
+}
+
+/// Why a name answers what it answers, or the nearest reason it does not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Why {
+    /// The rule, or the reason, in one sentence.
+    pub reason: String,
+    /// The objects behind the name (none for a namespace that is not served).
+    pub objects: Vec<ObjectRef>,
+    /// The endpoints involved, published or not.
+    pub endpoints: Vec<EndpointWhy>,
+    /// The StatefulSet that expects the name, if one does.
+    pub expected_by: Option<ExpectedWhy>,
+    /// Seconds since the owning Service's names last changed, when known.
+    pub names_changed_s_ago: Option<f64>,
+}
+
+impl Why {
+    fn reason(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), ..Self::default() }
+    }
+}
+
+/// A pod's state as DNS cares about it.
+pub fn pod_state(pod: &PodFacts) -> &'static str {
+    if pod.terminal() {
+        "Succeeded or Failed"
+    } else if pod.ips.is_empty() {
+        "Pending (no IP yet)"
+    } else if pod.terminating() {
+        "terminating"
+    } else if pod.ready_condition() {
+        "Ready"
+    } else {
+        "not Ready"
+    }
+}
+
+impl State {
+    /// Explains `question` from the objects held now.
+    pub fn explain(&self, question: &Question) -> Why {
+        match question {
+            Question::Forward(key) => self.explain_forward(key),
+            Question::Reverse(ip) => self.explain_reverse(*ip),
+        }
+    }
+
+    fn explain_forward(&self, key: &str) -> Why {
+        if key.is_empty() {
+            return Why::reason("the zone apex: SOA and NS");
+        }
+        if key == "dns-version" {
+            return Why::reason("the Kubernetes DNS specification's schema version (section 2.1)");
+        }
+        let labels: Vec<&str> = key.split('.').collect();
+        match labels.as_slice() {
+            ["svc"] => Why::reason("an empty non-terminal above every Service (NODATA)"),
+            [ns, "svc"] => self.explain_namespace(ns),
+            [svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_service(ns, svc)),
+            [label, svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_endpoint(ns, svc, label)),
+            [port, proto, svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_srv(ns, svc, port, proto)),
+            ["pod"] | [_, "pod"] | [_, _, "pod"] => Why::reason(
+                "pod records (`<dashed-ip>.<ns>.pod`) follow the `pods` option: disabled answers NXDOMAIN, insecure any \
+                 well-formed dashed IP, verified only an IP a pod in that namespace has",
+            ),
+            [.., "svc"] => Why::reason("no such name: names under svc have at most five labels"),
+            _ => Why::reason("no such name: only the svc and pod subtrees and dns-version exist in the zone"),
+        }
+    }
+
+    /// Runs `explain` when `ns` is served; otherwise only says so.
+    fn in_namespace(&self, ns: &str, explain: impl FnOnce(&Self) -> Why) -> Why {
+        if !self.visible(ns) {
+            return Why::reason(format!(
+                "namespace {ns} is not served (the `namespaces` or `namespace-labels` option leaves it out): NXDOMAIN"
+            ));
+        }
+        explain(self)
+    }
+
+    fn explain_namespace(&self, ns: &str) -> Why {
+        if !self.visible(ns) {
+            return Why::reason(format!("namespace {ns} is not served (`namespaces` / `namespace-labels`)"));
+        }
+        let any = self.services.keys().any(|k| &*k.namespace == ns);
+        if any {
+            Why::reason(format!("an empty non-terminal: namespace {ns} has Services (NODATA)"))
+        } else {
+            Why::reason(format!("no Service in namespace {ns} (NXDOMAIN)"))
+        }
+    }
+
+    fn service(&self, ns: &str, svc: &str) -> Option<&ServiceInfo> {
+        self.services.get(&ObjectKey::new(ns, svc)).map(|b| &**b)
+    }
+
+    fn no_service(ns: &str, svc: &str) -> Why {
+        Why::reason(format!("no Service {svc} in namespace {ns} (or one the `labels` option leaves out): NXDOMAIN"))
+    }
+
+    /// The objects behind a Service's names: the Service, and its pods or slices.
+    fn owners(&self, svc: &ServiceInfo, endpoints: &[EndpointWhy]) -> Vec<ObjectRef> {
+        let mut out = vec![ObjectRef::new("Service", &svc.key)];
+        if self.uses_pods(svc) {
+            for p in endpoints.iter().filter_map(|e| e.pod.as_ref()) {
+                let r = ObjectRef { kind: "Pod", namespace: svc.key.namespace.to_string(), name: p.clone() };
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        } else {
+            for name in self.slices_by_service.get(&svc.key).into_iter().flatten() {
+                out.push(ObjectRef {
+                    kind: "EndpointSlice",
+                    namespace: svc.key.namespace.to_string(),
+                    name: name.to_string(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Every endpoint of `svc`, published or not, with its label and state.
+    fn endpoint_whys(&self, svc: &ServiceInfo) -> Vec<EndpointWhy> {
+        let mut all: Vec<Endpoint> = Vec::new();
+        if self.uses_pods(svc) {
+            for name in self.members.get(&svc.key).into_iter().flatten() {
+                if let Some(pod) = self.pod(&svc.key.namespace, name) {
+                    all.extend(pod.endpoints_for(&svc.key.namespace, name, svc));
+                }
+            }
+        } else {
+            for name in self.slices_by_service.get(&svc.key).into_iter().flatten() {
+                if let Some(slice) = self.slices.get(&ObjectKey::new(svc.key.namespace.clone(), name.clone())) {
+                    all.extend(slice.endpoints.iter().cloned());
+                }
+            }
+        }
+        all.iter()
+            .map(|ep| {
+                let (label, rank) = endpoint_label(ep, &self.opts.records);
+                let rule = match (rank, &ep.hostname) {
+                    (0, _) => "hostname (spec.hostname, with spec.subdomain naming the Service)",
+                    (_, _) if ep.pod_name.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(&label)) => {
+                        "pod name (endpoint-pod-names)"
+                    }
+                    _ => "dashed IP",
+                };
+                let pod = ep.pod_name.as_deref().and_then(|p| self.pod(&svc.key.namespace, p));
+                let state = match (pod, ep.ready) {
+                    (Some(p), true) if svc.publish_not_ready && !p.ready_condition() => {
+                        format!("{} (published: publishNotReadyAddresses)", pod_state(p))
+                    }
+                    (Some(p), _) => pod_state(p).to_owned(),
+                    (None, true) => "ready (EndpointSlice)".to_owned(),
+                    (None, false) => "not ready (EndpointSlice conditions.ready false)".to_owned(),
+                };
+                EndpointWhy {
+                    ip: ep.ip.to_string(),
+                    label,
+                    rule,
+                    published: ep.ready && valid_label(&endpoint_label(ep, &self.opts.records).0),
+                    state,
+                    pod: ep.pod_name.clone(),
+                }
+            })
+            .collect()
+    }
+
+    fn changed_s_ago(&self, key: &ObjectKey) -> Option<f64> {
+        self.names_changed.get(key).map(|t: &Instant| t.elapsed().as_secs_f64())
+    }
+
+    fn explain_service(&self, ns: &str, svc: &str) -> Why {
+        let Some(s) = self.service(ns, svc) else { return Self::no_service(ns, svc) };
+        let endpoints = self.endpoint_whys(s);
+        let reason = match &s.kind {
+            ServiceKind::ExternalName(target) => format!("ExternalName Service {svc}: a CNAME to {target}"),
+            ServiceKind::ClusterIp(ips) if ips.is_empty() => {
+                format!("ClusterIP Service {svc} without a usable cluster IP: NXDOMAIN")
+            }
+            ServiceKind::ClusterIp(_)
+                if self.opts.records.ignore_empty_service && !endpoints.iter().any(|e| e.published) =>
+            {
+                format!("ClusterIP Service {svc} has no ready endpoint and `ignore-empty-service` is on: NXDOMAIN")
+            }
+            ServiceKind::ClusterIp(ips) => {
+                let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+                format!("ClusterIP Service {svc}: its cluster IPs {}; SRV: its ports", ips.join(", "))
+            }
+            ServiceKind::Headless if self.opts.records.noendpoints => {
+                format!("headless Service {svc}: `noendpoints` is on, so no endpoint records: NXDOMAIN")
+            }
+            ServiceKind::Headless => {
+                let ready = endpoints.iter().filter(|e| e.published).count();
+                if ready == 0 {
+                    format!(
+                        "headless Service {svc} has no ready endpoint ({} not ready): NXDOMAIN until one is Ready",
+                        endpoints.len()
+                    )
+                } else {
+                    format!("headless Service {svc}: the addresses of its {ready} ready endpoints; SRV: their ports")
+                }
+            }
+        };
+        Why {
+            reason,
+            objects: self.owners(s, &endpoints),
+            endpoints,
+            expected_by: None,
+            names_changed_s_ago: self.changed_s_ago(&s.key),
+        }
+    }
+
+    /// The StatefulSet expecting `<label>` under Service `svc`, and its pod's state.
+    fn expected(&self, ns: &str, svc: &str, label: &str) -> Option<ExpectedWhy> {
+        let (set_name, ordinal) = label.rsplit_once('-')?;
+        let ordinal: u32 = ordinal.parse().ok()?;
+        let set: &StatefulSetInfo = self.statefulsets.get(&ObjectKey::new(ns, set_name))?;
+        (set.service_name == svc && set.ordinals().contains(&ordinal)).then(|| {
+            let pod_state = self.pod(ns, label).map_or("missing", pod_state).to_owned();
+            let range = set.ordinals();
+            let gaps = self.gaps.get(&set.key);
+            let secs = |t: &Instant| (t.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+            ExpectedWhy {
+                statefulset: set_name.to_owned(),
+                replicas: set.replicas,
+                ordinals: [range.start, range.end],
+                pod: label.to_owned(),
+                pod_state,
+                gap_s: gaps.and_then(|g| g.get(&ordinal)).map(secs),
+                missing: gaps.map_or(0, |g| g.len()),
+                longest_gap_s: gaps.and_then(|g| g.values().min()).map(secs),
+            }
+        })
+    }
+
+    fn explain_endpoint(&self, ns: &str, svc: &str, label: &str) -> Why {
+        let Some(s) = self.service(ns, svc) else { return Self::no_service(ns, svc) };
+        if label.starts_with('_') {
+            return Why {
+                reason: format!(
+                    "an empty non-terminal above the SRV names of Service {svc} (NODATA when it has named ports of that protocol)"
+                ),
+                objects: vec![ObjectRef::new("Service", &s.key)],
+                ..Why::default()
+            };
+        }
+        let all = self.endpoint_whys(s);
+        let expected_by = self.expected(ns, svc, label);
+        let mine: Vec<EndpointWhy> = all.into_iter().filter(|e| e.label == label).collect();
+        let reason = if !matches!(s.kind, ServiceKind::Headless) {
+            format!("Service {svc} is not headless: endpoint names are served for headless Services only: NXDOMAIN")
+        } else if self.opts.records.noendpoints {
+            "`noendpoints` is on: no endpoint names: NXDOMAIN".to_owned()
+        } else if let Some(e) = mine.iter().find(|e| e.published) {
+            format!("endpoint {label} of headless Service {svc}, named by its {}", e.rule)
+        } else if let Some(e) = mine.first() {
+            format!("endpoint {label} of Service {svc} is not published: {}", e.state)
+        } else if let Some(x) = &expected_by {
+            format!(
+                "expected by StatefulSet {} (replicas {}, ordinals {}..{}): pod {} is {}: NXDOMAIN with expected-negative-ttl",
+                x.statefulset, x.replicas, x.ordinals[0], x.ordinals[1], x.pod, x.pod_state
+            )
+        } else {
+            format!("no endpoint of Service {svc} is named {label} (by hostname, pod name or dashed IP): NXDOMAIN")
+        };
+        let mut objects = self.owners(s, &mine);
+        if let Some(x) = &expected_by {
+            objects.push(ObjectRef { kind: "StatefulSet", namespace: ns.to_owned(), name: x.statefulset.clone() });
+            if x.pod_state != "missing" {
+                let pod = ObjectRef { kind: "Pod", namespace: ns.to_owned(), name: x.pod.clone() };
+                if !objects.contains(&pod) {
+                    objects.push(pod);
+                }
+            }
+        }
+        Why { reason, objects, endpoints: mine, expected_by, names_changed_s_ago: self.changed_s_ago(&s.key) }
+    }
+
+    fn explain_srv(&self, ns: &str, svc: &str, port: &str, proto: &str) -> Why {
+        let Some(s) = self.service(ns, svc) else { return Self::no_service(ns, svc) };
+        let (Some(port), Some(proto)) = (port.strip_prefix('_'), proto.strip_prefix('_')) else {
+            return Why::reason("not an SRV name: `_<port>._<proto>.<svc>.<ns>.svc`");
+        };
+        let named = s.ports.iter().find(|p| p.name.as_deref() == Some(port) && p.protocol == proto);
+        let reason = match named {
+            Some(p) => format!(
+                "SRV for the named port {port}/{proto} ({}) of Service {svc}: {}",
+                p.port,
+                if matches!(s.kind, ServiceKind::Headless) {
+                    "one record per ready endpoint"
+                } else {
+                    "one record naming the Service"
+                }
+            ),
+            None => format!("Service {svc} has no port named {port} with protocol {proto}: NXDOMAIN"),
+        };
+        let endpoints = self.endpoint_whys(s);
+        Why {
+            reason,
+            objects: self.owners(s, &endpoints),
+            endpoints,
+            expected_by: None,
+            names_changed_s_ago: self.changed_s_ago(&s.key),
+        }
+    }
+
+    fn explain_reverse(&self, ip: IpAddr) -> Why {
+        let Some(targets) = self.index.ptr(&ip) else {
+            return Why::reason(format!(
+                "no served name has the address {ip}: NXDOMAIN (NODATA above known addresses)"
+            ));
+        };
+        let mut objects = Vec::new();
+        let mut names = Vec::new();
+        for (rank, name) in targets.iter() {
+            let rule = match rank {
+                0 => "a headless endpoint's hostname",
+                1 => "an endpoint name",
+                _ => "a Service's cluster IP",
+            };
+            names.push(format!("{name} ({rule})"));
+            // `<...>.<svc>.<ns>.svc`: the claiming Service.
+            let parts: Vec<&str> = name.split('.').collect();
+            if let [.., svc, ns, "svc"] = parts.as_slice() {
+                let r = ObjectRef { kind: "Service", namespace: (*ns).to_owned(), name: (*svc).to_owned() };
+                if !objects.contains(&r) {
+                    objects.push(r);
+                }
+            }
+        }
+        names.dedup();
+        Why { reason: format!("PTR claims on {ip}, best first: {}", names.join("; ")), objects, ..Why::default() }
+    }
+}
