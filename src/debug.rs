@@ -393,7 +393,11 @@ pub fn render(v: &Value) -> String {
                 "  {:<16} {:<24} {} by {}; {}{}\n",
                 s(&e["ip"]),
                 s(&e["label"]),
-                if e["published"] == true { "published" } else { "NOT published" },
+                match (e["published"] == true, e["named"] == true) {
+                    (true, true) => "published",
+                    (true, false) => "address published, name NOT served",
+                    _ => "NOT published",
+                },
                 s(&e["rule"]),
                 s(&e["state"]),
                 e["pod"].as_str().map(|p| format!(" (pod {p})")).unwrap_or_default()

@@ -40,6 +40,10 @@ fn objects() -> Vec<Value> {
             "status": {"phase": "Running", "podIP": "10.244.3.3", "conditions": [{"type": "Ready", "status": "True",
                 "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}),
         statefulset_pod("hidden", "secret-0", "secret", Some("10.244.9.9"), true),
+        // A hostname over 63 octets: an endpoint whose name is never served.
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "long", "namespace": "default", "labels": {"app": "nginx"}},
+            "spec": {"hostname": "h".repeat(64), "subdomain": "nginx", "containers": [{"name": "c", "image": "x"}]},
+            "status": {"phase": "Running", "podIP": "10.244.3.4", "conditions": [{"type": "Ready", "status": "True"}]}}),
     ]
 }
 
@@ -100,8 +104,13 @@ fn check_rules(s: &ServerProcess) {
     assert!(reason(&web9).contains("no endpoint of Service nginx is named web-9"), "{web9:#}");
 
     let svc = explain(s, "nginx.default.svc.cluster.local", "A");
-    assert!(reason(&svc).contains("its 2 ready endpoints"), "{svc:#}");
-    assert_eq!(svc["why"]["endpoints"].as_array().unwrap().len(), 3, "web-0, web-1 and loose: {svc:#}");
+    assert!(reason(&svc).contains("its 3 ready endpoints"), "{svc:#}");
+    assert_eq!(svc["answer"]["answer"].as_array().unwrap().len(), 3, "web-0, loose and long: {svc:#}");
+    let endpoints = svc["why"]["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 4, "web-0, web-1, loose and long: {svc:#}");
+    let long = endpoints.iter().find(|e| e["pod"] == "long").unwrap();
+    assert_eq!((&long["published"], &long["named"]), (&json!(true), &json!(false)), "{long:#}");
+    assert!(long["state"].as_str().unwrap().contains("name is too long"), "{long:#}");
 
     let srv = explain(s, "_web._tcp.nginx.default.svc.cluster.local", "SRV");
     assert!(reason(&srv).contains("named port web/tcp (80)"), "{srv:#}");

@@ -144,6 +144,18 @@ async fn expected_names_get_the_short_negative_ttl_from_manifests() {
     check_the_table(s.dns).await;
     let negatives = tokio::task::block_in_place(|| s.metric("headless_dns_expected_negatives_total"));
     assert!(negatives.is_some_and(|n| n >= 16.0), "counted: {negatives:?}");
+    // Scaled up in the file: the range follows.
+    let mut items = fixture();
+    items[3] = statefulset("web", "nginx", 5, None);
+    std::fs::write(
+        dir.path().join("all.json"),
+        json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+    )
+    .unwrap();
+    eventually("web-4 expected after the edit", WAIT, || async {
+        (ask_both(s.dns, &fqdn("web-4", "nginx"), RecordType::A).await == [NX_EXPECTED; 2]).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,8 +64,10 @@ pub struct EndpointWhy {
     /// `hostname` (spec.hostname, spec.subdomain naming the Service), `pod name`
     /// (endpoint-pod-names) or `dashed IP`.
     pub rule: &'static str,
-    /// Whether it is published.
+    /// Whether it is published: its address under the Service's name (and its port in SRV).
     pub published: bool,
+    /// Whether its own name (`<label>.<svc>.<ns>.svc`) is served: published, and the name fits.
+    pub named: bool,
     /// Why (not): `Ready`, `not Ready`, `terminating`, `Ready (publishNotReadyAddresses)`, ...
     pub state: String,
     /// The pod behind it, when known.
@@ -248,11 +250,20 @@ impl State {
                     (None, true) => "ready (EndpointSlice)".to_owned(),
                     (None, false) => "not ready (EndpointSlice conditions.ready false)".to_owned(),
                 };
+                let fits = valid_label(&label)
+                    && label.len() + svc.key.name.len() + svc.key.namespace.len() + 6
+                        <= self.opts.records.max_relative_len;
+                let state = if fits {
+                    state
+                } else {
+                    format!("{state}; its name is too long (a label over 63 or a name over 253 octets): never served")
+                };
                 EndpointWhy {
                     ip: ep.ip.to_string(),
                     label,
                     rule,
-                    published: ep.ready && valid_label(&endpoint_label(ep, &self.opts.records).0),
+                    published: ep.ready,
+                    named: ep.ready && fits,
                     state,
                     pod: ep.pod_name.clone(),
                 }
@@ -264,8 +275,20 @@ impl State {
         self.names_changed.get(key).map(|t: &Instant| t.elapsed().as_secs_f64())
     }
 
+    /// The reason a name of Service `svc` is never served, when it is too long for the zones.
+    fn too_long(&self, name: &str) -> Option<Why> {
+        (name.len() > self.opts.records.max_relative_len).then(|| {
+            Why::reason(format!(
+                "name too long: {name} and the longest zone served exceed 253 octets, so it is never served (NXDOMAIN)"
+            ))
+        })
+    }
+
     fn explain_service(&self, ns: &str, svc: &str) -> Why {
         let Some(s) = self.service(ns, svc) else { return Self::no_service(ns, svc) };
+        if let Some(why) = self.too_long(&format!("{svc}.{ns}.svc")) {
+            return Why { objects: vec![ObjectRef::new("Service", &s.key)], ..why };
+        }
         let endpoints = self.endpoint_whys(s);
         let reason = match &s.kind {
             ServiceKind::ExternalName(target) => format!("ExternalName Service {svc}: a CNAME to {target}"),
@@ -339,6 +362,9 @@ impl State {
                 ..Why::default()
             };
         }
+        if let Some(why) = self.too_long(&format!("{label}.{svc}.{ns}.svc")) {
+            return Why { objects: vec![ObjectRef::new("Service", &s.key)], ..why };
+        }
         let all = self.endpoint_whys(s);
         let expected_by = self.expected(ns, svc, label);
         let mine: Vec<EndpointWhy> = all.into_iter().filter(|e| e.label == label).collect();
@@ -346,7 +372,7 @@ impl State {
             format!("Service {svc} is not headless: endpoint names are served for headless Services only: NXDOMAIN")
         } else if self.opts.records.noendpoints {
             "`noendpoints` is on: no endpoint names: NXDOMAIN".to_owned()
-        } else if let Some(e) = mine.iter().find(|e| e.published) {
+        } else if let Some(e) = mine.iter().find(|e| e.named) {
             format!("endpoint {label} of headless Service {svc}, named by its {}", e.rule)
         } else if let Some(e) = mine.first() {
             format!("endpoint {label} of Service {svc} is not published: {}", e.state)
