@@ -3,7 +3,7 @@
 //! with `expected-negative-ttl` (SOA TTL and MINIMUM), every other negative keeps `soa-minimum`;
 //! scaling and `ordinals.start` move the expected range; a StatefulSet whose Service is missing or
 //! not headless expects nothing; a forbidden StatefulSet watch degrades to today's answers and
-//! never holds up readiness; `--statefulsets=false` turns the watch off.
+//! never holds up readiness; `--statefulsets=false` turns the watch off; both `endpoints-from` modes.
 
 mod support;
 
@@ -242,4 +242,35 @@ async fn statefulsets_false_turns_the_watch_off() {
     assert_eq!(api.list_count("StatefulSet") + api.watch_count("StatefulSet"), 0, "never asked for");
     let (_, body) = tokio::task::block_in_place(|| s.http_get("/readyz"));
     assert!(!body.contains("statefulsets"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expected_names_in_endpointslices_mode() {
+    let api = FakeApi::start().await;
+    for obj in fixture() {
+        api.apply(obj);
+    }
+    // The EndpointSlice controller's view: web-0 ready with its hostname, web-1 not ready.
+    api.apply(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "nginx-abc", "namespace": "default", "labels": {"kubernetes.io/service-name": "nginx"}},
+        "addressType": "IPv4",
+        "endpoints": [
+            {"addresses": ["10.244.1.5"], "hostname": "web-0", "conditions": {"ready": true},
+             "targetRef": {"kind": "Pod", "name": "web-0", "namespace": "default"}},
+            {"addresses": ["10.244.1.6"], "hostname": "web-1", "conditions": {"ready": false},
+             "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default"}}]}));
+    let mut args = ARGS.to_vec();
+    args.extend_from_slice(&["--endpoints-from", "endpointslices"]);
+    let s = tokio::task::block_in_place(|| {
+        let s = ServerProcess::watching(&api, &args, &[]);
+        s.wait_for_log("first full sync complete", WAIT);
+        s
+    });
+    eventually("the StatefulSets listed", WAIT, || async {
+        (ask_both(s.dns, &fqdn("web-1", "nginx"), RecordType::A).await == [NX_EXPECTED; 2]).then_some(())
+    })
+    .await;
+    assert_eq!(ask(s.dns, &fqdn("web-2", "nginx"), RecordType::A).await, NX_EXPECTED);
+    assert_eq!(ask(s.dns, &fqdn("web-3", "nginx"), RecordType::A).await, NX);
+    assert_eq!(ask(s.dns, &fqdn("web-0", "nginx"), RecordType::A).await.0, ResponseCode::NoError);
 }
