@@ -24,7 +24,7 @@ use crate::dns::names::valid_label;
 use crate::dns::server::Limits;
 use crate::dns::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec, parse_zone_spec};
 use crate::model::selector::LabelFilter;
-use crate::reconcile::records::RecordOptions;
+use crate::reconcile::records::{EndpointNames, RecordOptions};
 use crate::reconcile::{EndpointsFrom, ReconcileOptions, Watches};
 
 /// Why the configuration could not be loaded. Every variant names the file or flag, and the key.
@@ -255,6 +255,10 @@ pub struct Config {
     /// Only namespaces whose labels match this selector are served (watches Namespaces).
     #[arg(long, env = "HEADLESS_DNS_NAMESPACE_LABELS", value_name = "SELECTOR")]
     pub namespace_labels: Option<Selector>,
+    /// Which Services get `<endpoint>.<svc>.<ns>.svc` names (and PTR records for those addresses):
+    /// `all`, as CoreDNS, or `headless` only. Default all.
+    #[arg(long, env = "HEADLESS_DNS_ENDPOINT_NAMES", value_name = "WHICH")]
+    pub endpoint_names: Option<EndpointNames>,
     /// Name endpoints without a hostname by their pod's name (when under 64 octets) instead of the dashed IP.
     #[arg(long, env = "HEADLESS_DNS_ENDPOINT_POD_NAMES", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub endpoint_pod_names: Option<bool>,
@@ -523,6 +527,7 @@ impl Config {
             mode: self.endpoints_from(),
             watches: self.watches(),
             records: RecordOptions {
+                endpoint_names: self.endpoint_names.unwrap_or_default(),
                 endpoint_pod_names: self.endpoint_pod_names.unwrap_or(false),
                 ignore_empty_service: self.ignore_empty_service.unwrap_or(false),
                 noendpoints: self.noendpoints.unwrap_or(false),
@@ -602,6 +607,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
         namespaces,
         labels,
         namespace_labels,
+        endpoint_names,
         endpoint_pod_names,
         ignore_empty_service,
         noendpoints,
@@ -645,6 +651,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
     restart("namespaces", namespaces != running.namespaces);
     restart("labels", labels != running.labels);
     restart("namespace-labels", namespace_labels != running.namespace_labels);
+    restart("endpoint-names", endpoint_names != running.endpoint_names);
     restart("endpoint-pod-names", endpoint_pod_names != running.endpoint_pod_names);
     restart("ignore-empty-service", ignore_empty_service != running.ignore_empty_service);
     restart("noendpoints", noendpoints != running.noendpoints);

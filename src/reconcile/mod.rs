@@ -742,7 +742,9 @@ impl State {
     fn endpoints(&self, svc: &ServiceInfo) -> Vec<Endpoint> {
         let needed = match svc.kind {
             ServiceKind::Headless => true,
-            ServiceKind::ClusterIp(_) => self.opts.records.ignore_empty_service,
+            ServiceKind::ClusterIp(_) => {
+                self.opts.records.ignore_empty_service || self.opts.records.endpoint_names == records::EndpointNames::All
+            }
             ServiceKind::ExternalName(_) => false,
         };
         if !needed || self.opts.records.noendpoints {

@@ -16,9 +16,23 @@ use crate::dns::names::{MAX_NAME, dashed_ip, valid_label};
 use crate::index::{NameData, PtrEntry, Published, SrvData};
 use crate::model::{Endpoint, PodFacts, ServiceInfo, ServiceKind};
 
+/// Which Services get `<endpoint>.<svc>.<ns>.svc` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointNames {
+    /// Every Service with endpoints, ClusterIP ones too, as CoreDNS answers them (its
+    /// `findServices` matches an endpoint name whatever the Service's type).
+    #[default]
+    All,
+    /// Headless Services only.
+    Headless,
+}
+
 /// What shapes the published names (CoreDNS `kubernetes` plugin options).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordOptions {
+    /// Which Services get endpoint names.
+    pub endpoint_names: EndpointNames,
     /// `endpoint_pod_names`: an endpoint without hostname is named by its pod's name.
     pub endpoint_pod_names: bool,
     /// `ignore_empty_service`: a ClusterIP Service without ready endpoints is NXDOMAIN.
@@ -34,6 +48,7 @@ pub struct RecordOptions {
 impl Default for RecordOptions {
     fn default() -> Self {
         Self {
+            endpoint_names: EndpointNames::All,
             endpoint_pod_names: false,
             ignore_empty_service: false,
             noendpoints: false,
@@ -115,6 +130,30 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
             }
             out.names.push((base.clone(), data));
             push_srv_names(&mut out, per_port, &base, opts, &mut skipped);
+            // CoreDNS answers `<endpoint>.<svc>` for every Service (`svc.Headless() ||
+            // r.endpoint != ""` in its findServices), and PTR for those endpoint addresses; the
+            // SRV records keep naming the Service.
+            if opts.endpoint_names == EndpointNames::All && !opts.noendpoints {
+                let mut per_label: BTreeMap<String, (Arc<str>, Vec<IpAddr>)> = BTreeMap::new();
+                for ep in &ready {
+                    let (label, rank) = endpoint_label(ep, opts);
+                    if !valid_label(&label) || !fits(&format!("{label}.{base}"), opts) {
+                        warn!(service = %svc.key, label, "skipping endpoint name: not a valid DNS label or too long");
+                        skipped.0 += 1;
+                        continue;
+                    }
+                    let entry = per_label
+                        .entry(label)
+                        .or_insert_with_key(|label| (format!("{label}.{base}").into(), Vec::new()));
+                    entry.1.push(ep.ip);
+                    if opts.ptr {
+                        out.ptrs.push(PtrEntry { ip: ep.ip, rank, name: entry.0.clone() });
+                    }
+                }
+                for (_, (full, ips)) in per_label {
+                    out.names.push((full, addresses(ips)));
+                }
+            }
         }
         ServiceKind::ExternalName(target) => {
             let target = target.trim_end_matches('.');
@@ -357,10 +396,16 @@ mod tests {
                 "api.default.svc SRV 0 50 80 api.default.svc",
                 "_http._tcp.api.default.svc SRV 0 100 80 api.default.svc",
                 "_tcp.api.default.svc (empty non-terminal)",
+                "x.api.default.svc A 10.244.0.1",
                 "PTR 10.96.0.10 2 api.default.svc",
+                "PTR 10.244.0.1 0 x.api.default.svc",
                 "PTR fd00::10 2 api.default.svc",
             ]
         );
+        // endpoint-names = headless: a ClusterIP Service names no endpoint.
+        let headless_only = RecordOptions { endpoint_names: EndpointNames::Headless, ..Default::default() };
+        let names = zone_text(&service_records(&svc, &[ep("10.244.0.1", Some("x"), true)], &headless_only).0);
+        assert!(!names.iter().any(|n| n.starts_with("x.") || n.contains("10.244.0.1")), "{names:?}");
         let opts = RecordOptions { ignore_empty_service: true, ..Default::default() };
         assert!(service_records(&svc, &[], &opts).0.names.is_empty(), "ignore-empty-service");
         svc.kind = ServiceKind::ExternalName("Example.COM".into());
