@@ -18,7 +18,7 @@ use hickory_proto::rr::{Name, RecordType};
 
 /// 1,000 headless services of 10 pods each, as the benchmark zones are shaped.
 fn zones() -> Zones {
-    let index = Arc::new(Index::new(false));
+    let index = Arc::new(Index::new());
     for s in 0..1000u32 {
         let mut names = Vec::new();
         let mut all = NameData::default();

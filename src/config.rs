@@ -507,7 +507,7 @@ impl Config {
         Watches {
             pods: (self.endpoints_from() == EndpointsFrom::Pods && !noendpoints) || self.pods() == PodsMode::Verified,
             slices: !noendpoints,
-            namespaces: self.namespace_labels.is_some(),
+            namespaces: true,
             statefulsets: self.statefulsets.unwrap_or(true),
         }
     }

@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn readiness_needs_sync_fails_on_stale_watches_and_on_shutdown() {
-        let index = Index::new(false);
+        let index = Index::new();
         let health = Health::with_stale_after(Some(Duration::from_millis(30)));
         health.register("pods");
         let (ready, text) = readiness(&index, &health);

@@ -207,8 +207,8 @@ pub struct Index {
     expected: DashMap<Arc<str>, SmallVec<[Expected; 1]>>,
     /// StatefulSets in `expected`: zero lets negative answers skip the lookup.
     expected_sets: AtomicUsize,
-    /// Namespaces exposed under the `namespace-labels` option (None: the option is off).
-    exposed_namespaces: Option<DashMap<String, ()>>,
+    /// Namespaces that exist and are served (the `namespaces` and `namespace-labels` options).
+    exposed_namespaces: DashMap<String, ()>,
     /// Writer-side bookkeeping; only the single writer touches it, never readers.
     owners: Mutex<Owners>,
     serial: AtomicU32,
@@ -287,11 +287,16 @@ fn merged(claims: &[Claim]) -> NameData {
     out
 }
 
+impl Default for Index {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Index {
-    /// An empty, not yet synced index. `filter_namespaces_by_labels` turns on the set of
-    /// namespaces exposed by the `namespace-labels` option. The SOA serial starts at the current
-    /// Unix time so that it also grows across restarts.
-    pub fn new(filter_namespaces_by_labels: bool) -> Self {
+    /// An empty, not yet synced index. The SOA serial starts at the current Unix time so that it
+    /// also grows across restarts.
+    pub fn new() -> Self {
         let names = DashMap::new();
         names.insert("svc".into(), Stored::Empty);
         let now =
@@ -302,7 +307,7 @@ impl Index {
             reverse_ents: DashMap::new(),
             expected: DashMap::new(),
             expected_sets: AtomicUsize::new(0),
-            exposed_namespaces: filter_namespaces_by_labels.then(DashMap::new),
+            exposed_namespaces: DashMap::new(),
             owners: Mutex::new(Owners::default()),
             serial: AtomicU32::new(now),
             synced: AtomicBool::new(false),
@@ -329,7 +334,7 @@ impl Index {
     /// Whether `namespace` is exposed under the `namespace-labels` option (always true when the
     /// option is off).
     pub fn namespace_exposed(&self, namespace: &str) -> bool {
-        self.exposed_namespaces.as_ref().is_none_or(|m| m.contains_key(namespace))
+        self.exposed_namespaces.contains_key(namespace)
     }
 
     /// Whether a StatefulSet expects a pod of this zone-relative name (`web-0.nginx.default.svc`):
@@ -418,14 +423,35 @@ impl Index {
     }
 
     /// Records whether `namespace` is exposed (writer side).
+    /// An exposed namespace's `<ns>.svc` is an empty non-terminal even without a Service, as
+    /// CoreDNS answers it (NODATA, never NXDOMAIN: RFC 8020 resolvers would otherwise hide the
+    /// first Service created there for the negative TTL).
     pub fn set_namespace_exposed(&self, namespace: &str, exposed: bool) {
-        if let Some(m) = &self.exposed_namespaces {
-            if exposed {
-                m.insert(namespace.to_owned(), ());
-            } else {
-                m.remove(namespace);
+        let was = self.exposed_namespaces.contains_key(namespace);
+        if was == exposed {
+            return;
+        }
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let ent = format!("{namespace}.svc");
+        if exposed {
+            self.exposed_namespaces.insert(namespace.to_owned(), ());
+            let count = owners.per_namespace.entry(ent.clone()).or_insert(0);
+            *count += 1;
+            if *count == 1 {
+                self.names.insert(ent.into(), Stored::Empty);
+            }
+        } else {
+            self.exposed_namespaces.remove(namespace);
+            if let Some(count) = owners.per_namespace.get_mut(&ent) {
+                *count -= 1;
+                if *count == 0 {
+                    owners.per_namespace.remove(&ent);
+                    self.names.remove(ent.as_str());
+                }
             }
         }
+        drop(owners);
+        self.bump_serial();
     }
 
     /// Entries by record kind, for metrics: names holding A, AAAA, SRV or CNAME data, empty
@@ -706,7 +732,7 @@ mod tests {
 
     #[test]
     fn publish_replaces_and_removes_names_and_bumps_serial() {
-        let idx = Index::new(false);
+        let idx = Index::new();
         let s = svc("default", "nginx");
         let s0 = idx.serial();
         assert!(idx.publish(&s, names(&[("a.nginx.default.svc", "10.0.0.1")])));
@@ -722,7 +748,7 @@ mod tests {
 
     #[test]
     fn compact_entries_read_back_as_published_and_compare_equal_on_republish() {
-        let idx = Index::new(false);
+        let idx = Index::new();
         let s = svc("default", "nginx");
         let one = v4("10.0.0.1");
         let two =
@@ -752,7 +778,7 @@ mod tests {
 
     #[test]
     fn withdrawing_the_last_owner_removes_the_namespace_non_terminal() {
-        let idx = Index::new(false);
+        let idx = Index::new();
         idx.publish(&svc("ns1", "a"), names(&[("a.ns1.svc", "10.0.0.1")]));
         idx.publish(&svc("ns1", "b"), names(&[("b.ns1.svc", "10.0.0.2")]));
         idx.publish(&Owner::Pod(ObjectKey::new("ns1", "p")), names(&[("10-0-0-9.ns1.pod", "10.0.0.9")]));
@@ -767,7 +793,7 @@ mod tests {
 
     #[test]
     fn ptr_claims_sort_by_rank_then_name_and_follow_withdrawal() {
-        let idx = Index::new(false);
+        let idx = Index::new();
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let mut a = names(&[("a.default.svc", "10.0.0.1")]);
         a.ptrs.push(PtrEntry { ip, rank: 2, name: "a.default.svc".into() });
@@ -791,7 +817,7 @@ mod tests {
     fn two_owners_claiming_one_name_keep_it_until_both_release_it() {
         // Two hostNetwork pods on one node share their pod name; every order of leaving.
         for first_leaves_by_withdraw in [true, false] {
-            let idx = Index::new(false);
+            let idx = Index::new();
             let (a, b) = (pod("kube-system", "agent-a"), pod("kube-system", "agent-b"));
             let name = "10-0-0-5.kube-system.pod";
             assert!(idx.publish(&a, names(&[(name, "10.0.0.5")])));
@@ -808,7 +834,7 @@ mod tests {
             assert!(idx.lookup(name).is_none(), "gone with its last claimant");
         }
         // The first claimant leaves first, without having republished.
-        let idx = Index::new(false);
+        let idx = Index::new();
         let (a, b) = (pod("kube-system", "agent-a"), pod("kube-system", "agent-b"));
         idx.publish(&a, names(&[("10-0-0-5.kube-system.pod", "10.0.0.5")]));
         idx.publish(&b, names(&[("10-0-0-5.kube-system.pod", "10.0.0.5")]));
@@ -821,7 +847,7 @@ mod tests {
 
     #[test]
     fn a_name_claimed_with_different_data_serves_every_claim_and_then_the_one_left() {
-        let idx = Index::new(false);
+        let idx = Index::new();
         let (a, b) = (svc("default", "a"), svc("default", "b"));
         idx.publish(&a, names(&[("x.default.svc", "10.0.0.1")]));
         idx.publish(&b, names(&[("x.default.svc", "10.0.0.2")]));
@@ -838,7 +864,7 @@ mod tests {
 
     #[test]
     fn a_ptr_entry_two_owners_claim_stays_until_both_release_it() {
-        let idx = Index::new(false);
+        let idx = Index::new();
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let claim = |n: &str| {
             let mut p = names(&[(n, "10.0.0.1")]);
@@ -856,7 +882,7 @@ mod tests {
 
     #[test]
     fn a_name_listed_twice_by_one_owner_is_one_claim() {
-        let idx = Index::new(false);
+        let idx = Index::new();
         let s = svc("default", "a");
         idx.publish(&s, names(&[("x.default.svc", "10.0.0.1"), ("x.default.svc", "10.0.0.2")]));
         assert_eq!(idx.lookup("x.default.svc").unwrap().v4[..], ["10.0.0.2".parse::<Ipv4Addr>().unwrap()]);
@@ -867,7 +893,7 @@ mod tests {
 
     #[test]
     fn expected_names_follow_their_statefulset() {
-        let idx = Index::new(false);
+        let idx = Index::new();
         assert!(!idx.is_expected("web-0.nginx.default.svc"));
         assert!(idx.set_expected("default", "web", Some(("nginx.default.svc".into(), 0..3))));
         assert!(!idx.set_expected("default", "web", Some(("nginx.default.svc".into(), 0..3))), "unchanged");

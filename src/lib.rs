@@ -55,7 +55,7 @@ pub enum RunError {
 /// ([`config::reload`]); SIGTERM stops it.
 pub async fn run(config: Config) -> Result<(), RunError> {
     let watches = config.watches();
-    let index = Arc::new(Index::new(config.namespace_labels.is_some()));
+    let index = Arc::new(Index::new());
     // Staleness only means something for an API server; a manifests folder is never stale.
     let source = config.source();
     let stale_after = match source {

@@ -306,11 +306,16 @@ fn the_pod_is_locked_down_highly_available_and_its_rbac_is_read_only() {
             }
         }
     }
-    let want: BTreeSet<(String, String)> =
-        [("", "pods"), ("", "services"), ("discovery.k8s.io", "endpointslices"), ("apps", "statefulsets")]
-            .into_iter()
-            .map(|(g, r)| (g.to_owned(), r.to_owned()))
-            .collect();
+    let want: BTreeSet<(String, String)> = [
+        ("", "pods"),
+        ("", "services"),
+        ("", "namespaces"),
+        ("discovery.k8s.io", "endpointslices"),
+        ("apps", "statefulsets"),
+    ]
+    .into_iter()
+    .map(|(g, r)| (g.to_owned(), r.to_owned()))
+    .collect();
     assert_eq!(granted, want);
     let binding = d.one("ClusterRoleBinding");
     assert_eq!(binding["roleRef"]["name"], d.one("ClusterRole")["metadata"]["name"]);

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use fake_api::FakeApi;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, Config, Resource, ResourceExt};
@@ -190,9 +191,13 @@ impl RawResponse {
 
 /// Sends one GET on a fresh connection and reads until the server closes it.
 async fn raw_exchange(addr: SocketAddr, target: &str, close: bool) -> Vec<u8> {
+    raw_exchange_accepting(addr, target, close, "application/json").await
+}
+
+async fn raw_exchange_accepting(addr: SocketAddr, target: &str, close: bool, accept: &str) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     let conn = if close { "Connection: close\r\n" } else { "" };
-    let req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n{conn}\r\n");
+    let req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\n{conn}\r\n");
     s.write_all(req.as_bytes()).await.expect("write request");
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out).await;
@@ -242,6 +247,13 @@ fn parse_response(bytes: &[u8]) -> RawResponse {
 
 async fn raw_get(addr: SocketAddr, target: &str, close: bool) -> RawResponse {
     let bytes = tokio::time::timeout(WAIT, raw_exchange(addr, target, close)).await.expect("raw request timed out");
+    parse_response(&bytes)
+}
+
+async fn raw_get_with(addr: SocketAddr, target: &str, accept: &str) -> RawResponse {
+    let bytes = tokio::time::timeout(WAIT, raw_exchange_accepting(addr, target, true, accept))
+        .await
+        .expect("raw request timed out");
     parse_response(&bytes)
 }
 
@@ -718,6 +730,34 @@ async fn statefulsets_are_served_under_apps_v1_and_can_be_forbidden() {
     let err = Api::<StatefulSet>::all(c.clone()).list(&ListParams::default()).await.unwrap_err();
     assert_eq!(code_of(&err), "403");
     assert_eq!(Api::<Service>::all(c).list(&ListParams::default()).await.unwrap().items.len(), 0, "others served");
+}
+
+#[tokio::test]
+async fn metadata_only_requests_get_partial_object_metadata() {
+    let api = FakeApi::start().await;
+    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "db", "labels": {"dns": "on"}},
+        "spec": {"finalizers": ["kubernetes"]}}));
+    let c = client(&api);
+    let metas = Api::<PartialObjectMeta<Namespace>>::all(c.clone());
+    let list = metas.list(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].metadata.labels.as_ref().and_then(|l| l.get("dns")).map(String::as_str), Some("on"));
+    // On the wire: PartialObjectMetadataList, no spec.
+    let raw = raw_get_with(
+        api.addr(),
+        "/api/v1/namespaces",
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+    )
+    .await;
+    let body: Value = serde_json::from_slice(&raw.body).unwrap();
+    assert_eq!(body["kind"], "PartialObjectMetadataList");
+    assert_eq!(body["items"][0]["kind"], "PartialObjectMetadata");
+    assert!(body["items"][0].get("spec").is_none(), "{body}");
+    let mut w = Watch::spawn(metas, watcher::Config::default());
+    w.expect(&["Init", "InitApply(db)", "InitDone"]).await;
+    wait_for("the watch", || api.open_watches("Namespace") == 1).await;
+    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}}));
+    w.expect(&["Apply(web)"]).await;
 }
 
 #[tokio::test]

@@ -46,6 +46,8 @@ fn fixture() -> Vec<Value> {
     vec![
         namespace("default", "on"),
         namespace("other", "off"),
+        // A namespace without any Service.
+        namespace("empty", "on"),
         // The classic StatefulSet: headless, a named port whose targetPort names a container port.
         service(
             "default",
@@ -528,4 +530,54 @@ async fn statefulset_recreation_timeline_through_manifests() {
     applied(5).await;
     assert_eq!(a("web-0.nginx").await, ["10.244.7.7"]);
     assert_eq!(a("nginx").await, ["10.244.2.7", "10.244.7.7"]);
+}
+
+/// What CoreDNS answers and we did not before: `<ns>.svc` of a namespace that exists without a
+/// Service, `pod.<zone>` in every pods mode and `<ns>.pod` by the namespace's existence (CoreDNS
+/// `parseRequest`, `findServices`, `findPods`); endpoint names and their PTR for ClusterIP
+/// Services (CoreDNS `findServices`: `svc.Headless() || r.endpoint != ""`; `reverse.go`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn namespaces_that_exist_pod_non_terminals_and_clusterip_endpoint_names() {
+    let api_ep = &[";; No Error", "10-244-5-1.api.default.svc.cluster.local. 5 IN A 10.244.5.1"];
+    let cases: &[Case] = &[
+        ("empty.svc.cluster.local.", RecordType::A, NODATA),
+        ("nosuch.svc.cluster.local.", RecordType::A, NX),
+        ("pod.cluster.local.", RecordType::A, NODATA),
+        ("default.pod.cluster.local.", RecordType::A, NX),
+        ("10-244-5-1.api.default.svc.cluster.local.", RecordType::A, api_ep),
+        (
+            "1.5.244.10.in-addr.arpa.",
+            RecordType::PTR,
+            &[";; No Error", "1.5.244.10.in-addr.arpa. 5 IN PTR 10-244-5-1.api.default.svc.cluster.local."],
+        ),
+        // The ClusterIP Service's SRV still names the Service.
+        (
+            "_http._tcp.api.default.svc.cluster.local.",
+            RecordType::SRV,
+            &[
+                ";; No Error",
+                "_http._tcp.api.default.svc.cluster.local. 5 IN SRV 0 100 8080 api.default.svc.cluster.local.",
+                ";; ADDITIONAL api.default.svc.cluster.local. 5 IN A 10.96.0.20",
+                ";; ADDITIONAL api.default.svc.cluster.local. 5 IN AAAA fd00::20",
+            ],
+        ),
+    ];
+    run(&["--zone", "cluster.local,10.244.0.0/16"], cases).await;
+    let insecure: &[Case] = &[
+        ("pod.cluster.local.", RecordType::A, NODATA),
+        ("empty.pod.cluster.local.", RecordType::A, NODATA),
+        ("nosuch.pod.cluster.local.", RecordType::A, NX),
+        ("10-0-0-1.nosuch.pod.cluster.local.", RecordType::A, NX),
+        (
+            "10-0-0-1.empty.pod.cluster.local.",
+            RecordType::A,
+            &[";; No Error", "10-0-0-1.empty.pod.cluster.local. 5 IN A 10.0.0.1"],
+        ),
+    ];
+    run(&["--pods", "insecure"], insecure).await;
+    let verified: &[Case] =
+        &[("empty.pod.cluster.local.", RecordType::A, NODATA), ("nosuch.pod.cluster.local.", RecordType::A, NX)];
+    run(&["--pods", "verified"], verified).await;
+    let headless_only: &[Case] = &[("10-244-5-1.api.default.svc.cluster.local.", RecordType::A, NX)];
+    run(&["--endpoint-names", "headless"], headless_only).await;
 }

@@ -143,11 +143,6 @@ impl Zones {
         self.settings.ttls
     }
 
-    /// The pod records mode.
-    pub fn pods_mode(&self) -> PodsMode {
-        self.settings.pods
-    }
-
     /// The index answered from.
     pub fn index(&self) -> &Arc<Index> {
         &self.index
@@ -276,9 +271,12 @@ impl Zones {
     /// verified (a pod with that IP in that namespace, published by the reconciler).
     fn resolve_pod(&self, key: &str, labels: &[&str]) -> Option<Found> {
         match (self.settings.pods, labels.len()) {
-            (PodsMode::Disabled, _) => None,
+            // `pod.<zone>` is an empty non-terminal in every mode (NODATA), as CoreDNS answers
+            // it; below it, nothing exists while pod records are disabled.
             (_, 1) => Some(NameData::default().into()),
-            (PodsMode::Insecure, 2) => self.namespace_exposed(labels[0]).then(|| NameData::default().into()),
+            (PodsMode::Disabled, _) => None,
+            // `<ns>.pod.<zone>`: NODATA when the namespace exists and is served.
+            (_, 2) => self.namespace_exposed(labels[0]).then(|| NameData::default().into()),
             (PodsMode::Insecure, 3) if self.namespace_exposed(labels[1]) => {
                 let ip = undash_ip(labels[0])?;
                 let mut data = NameData::default();
@@ -497,7 +495,7 @@ mod tests {
     }
 
     fn zones(pods: PodsMode, ptr: PtrMode) -> Zones {
-        let index = Arc::new(Index::new(false));
+        let index = Arc::new(Index::new());
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let mut nginx = data(&["10.0.0.1", "10.0.0.2"]);
         nginx.srv =
@@ -533,6 +531,7 @@ mod tests {
                 ptrs: vec![],
             },
         );
+        index.set_namespace_exposed("default", true);
         index.set_synced(true);
         Zones::new(index, settings(pods, ptr))
     }
@@ -621,7 +620,7 @@ mod tests {
 
     #[test]
     fn servfail_before_first_sync_and_chaos_refused() {
-        let z = Zones::new(Arc::new(Index::new(false)), settings(PodsMode::Disabled, PtrMode::First));
+        let z = Zones::new(Arc::new(Index::new()), settings(PodsMode::Disabled, PtrMode::First));
         let name = Name::from_ascii("web-0.nginx.default.svc.cluster.local.").unwrap();
         assert_eq!(z.answer(&name, RecordType::A, DNSClass::IN).rcode, ResponseCode::ServFail);
         let vb = Name::from_ascii("version.bind.").unwrap();

@@ -15,7 +15,6 @@ use hickory_proto::rr::RecordType;
 
 use super::answer::Zones;
 use super::general::{MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD};
-use super::zone::PodsMode;
 
 /// SOA timers, as the general path sets them.
 const SOA_TIMERS: [u32; 3] = [7200, 1800, 86400];
@@ -168,7 +167,8 @@ pub fn answer(zones: &Zones, raw: &[u8], out: &mut Vec<u8>) -> Fast {
         return Fast::Fallback;
     };
     let last = &key_buf[k - label(rel - 1).len()..k];
-    if key == "dns-version" || (last == b"pod" && zones.pods_mode() != PodsMode::Disabled) {
+    // Pod names are answered by rules, not only by the index: the general path's.
+    if key == "dns-version" || last == b"pod" {
         return Fast::Fallback;
     }
     let ttls = zones.ttls();
@@ -292,12 +292,12 @@ mod tests {
 
     use super::*;
     use crate::dns::general::{Responder, Transport};
-    use crate::dns::zone::{PtrMode, Ttls, ZoneSettings, ZoneSpec};
+    use crate::dns::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec};
     use crate::index::{Index, NameData, Owner, Published};
     use crate::model::ObjectKey;
 
     fn zones() -> Zones {
-        let index = Arc::new(Index::new(false));
+        let index = Arc::new(Index::new());
         let ips = |n: u8| NameData { v4: (1..=n).map(|i| [10, 0, 0, i].into()).collect(), ..Default::default() };
         index.publish(
             &Owner::Service(ObjectKey::new("default", "nginx")),

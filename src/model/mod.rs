@@ -177,8 +177,14 @@ pub struct NamespaceInfo {
 impl NamespaceInfo {
     /// Converts a Namespace.
     pub fn from_k8s(ns: &Namespace) -> Result<Self, ModelError> {
-        let name = ns.metadata.name.clone().filter(|n| !n.is_empty()).ok_or(ModelError::NoName)?;
-        Ok(Self { key: ObjectKey::new(name.clone(), name), labels: ns.metadata.labels.clone().unwrap_or_default() })
+        Self::from_meta(&ns.metadata)
+    }
+
+    /// Converts a Namespace's metadata (all that is read of it; a metadata-only watch sends no
+    /// more).
+    pub fn from_meta(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Result<Self, ModelError> {
+        let name = meta.name.clone().filter(|n| !n.is_empty()).ok_or(ModelError::NoName)?;
+        Ok(Self { key: ObjectKey::new(name.clone(), name), labels: meta.labels.clone().unwrap_or_default() })
     }
 }
 

@@ -92,7 +92,8 @@ pub struct Watches {
     pub pods: bool,
     /// EndpointSlices: for Services without a selector, or every Service in `endpointslices` mode.
     pub slices: bool,
-    /// Namespaces: for the `namespace-labels` option.
+    /// Namespaces: which exist (their `<ns>.svc` is NODATA, as CoreDNS answers) and their labels
+    /// for the `namespace-labels` option.
     pub namespaces: bool,
     /// StatefulSets: for the pod names they expect. Optional: answers and readiness never wait
     /// for this watch, and without it (no permission, an error) expected names are unknown.
@@ -161,7 +162,7 @@ pub struct State {
     health: Arc<Health>,
     opts: ReconcileOptions,
     mode: EndpointsFrom,
-    /// Namespace labels (only with the `namespace-labels` option).
+    /// The namespaces that exist, with their labels.
     namespaces: HashMap<Arc<str>, BTreeMap<String, String>>,
     /// Boxed: a map's free slots then cost a pointer, not a whole Service.
     services: HashMap<ObjectKey, Box<ServiceInfo>>,
@@ -263,7 +264,12 @@ impl State {
 
     /// Everything in `namespace` may have become visible or invisible.
     fn namespace_changed(&mut self, namespace: &str) {
-        self.index.set_namespace_exposed(namespace, self.visible(namespace));
+        // Exposed: it exists and is served; then `<ns>.svc` is NODATA even without a Service.
+        let exists = self.namespaces.contains_key(namespace);
+        self.index.set_namespace_exposed(namespace, exists && self.visible(namespace));
+        if self.opts.namespace_labels.is_none() {
+            return; // what is served in it does not depend on the Namespace object
+        }
         let svcs: Vec<ObjectKey> = self.services.keys().filter(|k| *k.namespace == *namespace).cloned().collect();
         self.dirty.extend(svcs);
         let sets: Vec<ObjectKey> = self.statefulsets.keys().filter(|k| *k.namespace == *namespace).cloned().collect();
@@ -743,7 +749,8 @@ impl State {
         let needed = match svc.kind {
             ServiceKind::Headless => true,
             ServiceKind::ClusterIp(_) => {
-                self.opts.records.ignore_empty_service || self.opts.records.endpoint_names == records::EndpointNames::All
+                self.opts.records.ignore_empty_service
+                    || self.opts.records.endpoint_names == records::EndpointNames::All
             }
             ServiceKind::ExternalName(_) => false,
         };
@@ -868,7 +875,7 @@ mod tests {
     use k8s_openapi::api::core::v1::{Pod, Service};
 
     fn state(mode: EndpointsFrom) -> (State, Arc<Index>) {
-        let index = Arc::new(Index::new(false));
+        let index = Arc::new(Index::new());
         (State::new(index.clone(), Arc::new(Health::default()), ReconcileOptions::with_mode(mode)), index)
     }
 
@@ -1101,7 +1108,7 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
 
     #[test]
     fn statefulsets_in_a_namespace_not_served_expect_nothing() {
-        let index = Arc::new(Index::new(false));
+        let index = Arc::new(Index::new());
         let mut opts = ReconcileOptions::with_mode(EndpointsFrom::Pods);
         opts.namespaces = vec!["other".into()];
         let mut st = State::new(index.clone(), Arc::new(Health::default()), opts);

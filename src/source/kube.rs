@@ -171,12 +171,14 @@ pub fn spawn(
         ));
     }
     if watches.namespaces {
+        // Names and labels are all a Namespace is read for: metadata only (the API server sends
+        // `PartialObjectMetadata`), which keeps the watch cheap whether or not labels filter.
         tasks.push(tokio::spawn(
             watch(
-                Api::<Namespace>::all(client),
+                Api::<kube::core::PartialObjectMeta<Namespace>>::all(client),
                 watcher::Config::default(),
                 KIND_NAMESPACES,
-                NamespaceInfo::from_k8s,
+                namespace_of_meta,
                 SourceEvent::Namespace,
                 tx,
                 health,
@@ -284,6 +286,11 @@ impl super::Lookup for ApiLookup {
     }
 }
 
+/// A Namespace from its metadata.
+fn namespace_of_meta(ns: &kube::core::PartialObjectMeta<Namespace>) -> Result<NamespaceInfo, ModelError> {
+    NamespaceInfo::from_meta(&ns.metadata)
+}
+
 /// Whether a watch error is the API's `403 Forbidden` (RBAC does not allow the verb).
 fn forbidden(error: &watcher::Error) -> bool {
     match error {
@@ -313,6 +320,20 @@ async fn watch<K, T>(
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
     K::DynamicType: Default,
 {
+    follow(watcher::watcher(api, config), kind, convert, wrap, tx, health).await;
+}
+
+/// Follows one kind's watcher stream (full objects, or metadata only) until the receiver is gone.
+async fn follow<K, T>(
+    stream: impl futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send,
+    kind: &'static str,
+    convert: fn(&K) -> Result<T, ModelError>,
+    wrap: fn(Change<T>) -> SourceEvent,
+    tx: mpsc::Sender<SourceEvent>,
+    health: Arc<Health>,
+) where
+    K: Resource + Clone + Debug + Send + 'static,
+{
     let convert_logged = |obj: &K| match convert(obj) {
         Ok(t) => Some(t),
         Err(error) => {
@@ -320,7 +341,7 @@ async fn watch<K, T>(
             None
         }
     };
-    let stream = watcher::watcher(api, config).default_backoff();
+    let stream = stream.default_backoff();
     let mut stream = std::pin::pin!(stream);
     let mut listed_once = false;
     let mut told_forbidden = false;

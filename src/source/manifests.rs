@@ -417,7 +417,24 @@ async fn reload(
         kept = loaded.kept.len(),
         "manifests loaded"
     );
-    let Loaded { mut services, pods, mut slices, namespaces, statefulsets, kept, .. } = loaded;
+    let Loaded { mut services, pods, mut slices, mut namespaces, statefulsets, kept, .. } = loaded;
+    // A cluster has a Namespace for everything that lives in one; a folder of manifests seldom
+    // spells them out. Every namespace an object lives in exists, without labels unless a
+    // Namespace document gives them.
+    let named: HashSet<Arc<str>> = namespaces.iter().map(|n| n.key.name.clone()).collect();
+    let used: std::collections::BTreeSet<Arc<str>> = services
+        .iter()
+        .map(|s| &s.key)
+        .chain(pods.iter().map(|p| &p.key))
+        .chain(slices.iter().map(|s| &s.key))
+        .chain(statefulsets.iter().map(|s| &s.key))
+        .chain(kept.services.iter().chain(&kept.pods).chain(&kept.slices).chain(&kept.statefulsets))
+        .map(|k| k.namespace.clone())
+        .filter(|ns| !named.contains(ns))
+        .collect();
+    namespaces.extend(
+        used.into_iter().map(|ns| NamespaceInfo { key: ObjectKey::new(ns.clone(), ns), labels: Default::default() }),
+    );
     if let Some(f) = labels {
         services.retain(|s| f.matches(&s.labels));
         slices.retain(|s| f.matches(&s.labels));

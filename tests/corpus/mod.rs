@@ -90,7 +90,7 @@ impl Fixture {
     /// `web`, a ClusterIP `api`), plus a dual-stack Service, one with 120 endpoints (too many for
     /// UDP) and an ExternalName.
     pub fn new() -> Self {
-        let index = Arc::new(Index::new(false));
+        let index = Arc::new(Index::new());
         let srv = |port: u16| -> Vec<SrvData> {
             ["web-0", "web-1"]
                 .iter()

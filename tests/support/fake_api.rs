@@ -774,12 +774,21 @@ impl Inner {
         }
         st.counters.entry(kind).or_default().lists += 1;
         drop(st);
-        let body = json!({
-            "kind": format!("{}List", kind.name()),
-            "apiVersion": kind.api_version(),
-            "metadata": metadata,
-            "items": page,
-        });
+        let body = if filter.meta_only {
+            json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": metadata,
+                "items": page.iter().map(partial).collect::<Vec<_>>(),
+            })
+        } else {
+            json!({
+                "kind": format!("{}List", kind.name()),
+                "apiVersion": kind.api_version(),
+                "metadata": metadata,
+                "items": page,
+            })
+        };
         json_response(StatusCode::OK, &body)
     }
 
@@ -838,7 +847,7 @@ impl Inner {
             }
             None => {
                 for obj in st.objects(kind).values().filter(|o| filter.matches(o)) {
-                    let _ = tx.send(WatchMsg::Line(event_line("ADDED", obj)));
+                    let _ = tx.send(WatchMsg::Line(filter.line("ADDED", obj)));
                 }
                 if send_initial && bookmarks {
                     let _ = tx.send(WatchMsg::Line(bookmark_line(kind, st.rv, true)));
@@ -983,7 +992,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         let ns = route.namespace.as_deref().unwrap_or("");
         return inner.get_one(route.kind, ns, name);
     }
-    let filter = match Filter::new(
+    let mut filter = match Filter::new(
         route.namespace.clone(),
         q.get("labelSelector").map_or("", String::as_str),
         q.get("fieldSelector").map_or("", String::as_str),
@@ -991,6 +1000,11 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         Ok(f) => f,
         Err(msg) => return status_response(400, "BadRequest", &msg),
     };
+    filter.meta_only = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("as=PartialObjectMetadata"));
     let is_watch = route.watch || q_bool(&q, "watch");
     let injected = {
         let st = inner.state();
@@ -1161,6 +1175,15 @@ struct Filter {
     namespace: Option<String>,
     labels: Vec<LabelReq>,
     fields: Vec<FieldReq>,
+    /// The client asked for metadata only (`Accept: application/json;as=PartialObjectMetadata...`):
+    /// objects are sent as `meta.k8s.io/v1` `PartialObjectMetadata`, lists as
+    /// `PartialObjectMetadataList`, as the real API server does.
+    meta_only: bool,
+}
+
+/// An object as a metadata-only request gets it.
+fn partial(obj: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]})
 }
 
 /// Splits on commas outside parentheses.
@@ -1223,7 +1246,7 @@ impl Filter {
             };
             fr.push(FieldReq { path: path.trim().to_string(), value: value.trim().to_string(), negate });
         }
-        Ok(Filter { namespace, labels: lr, fields: fr })
+        Ok(Filter { namespace, labels: lr, fields: fr, meta_only: false })
     }
 
     fn matches(&self, obj: &Value) -> bool {
@@ -1275,7 +1298,12 @@ impl Filter {
             other if now => other,
             _ => return None,
         };
-        Some(event_line(etype, &h.obj))
+        Some(self.line(etype, &h.obj))
+    }
+
+    /// A watch event line for `obj`, as this request wants objects.
+    fn line(&self, etype: &str, obj: &Value) -> String {
+        if self.meta_only { event_line(etype, &partial(obj)) } else { event_line(etype, obj) }
     }
 }
 
