@@ -180,8 +180,10 @@ impl State {
         let any = self.services.keys().any(|k| &*k.namespace == ns);
         if any {
             Why::reason(format!("an empty non-terminal: namespace {ns} has Services (NODATA)"))
+        } else if self.namespaces.contains_key(ns) {
+            Why::reason(format!("an empty non-terminal: namespace {ns} exists, without a Service yet (NODATA)"))
         } else {
-            Why::reason(format!("no Service in namespace {ns} (NXDOMAIN)"))
+            Why::reason(format!("no namespace {ns} (NXDOMAIN)"))
         }
     }
 
