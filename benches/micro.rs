@@ -43,6 +43,7 @@ fn zones() -> Zones {
             pods: PodsMode::Disabled,
             ptr: PtrMode::First,
             namespaces: vec![],
+            zonal: false,
         },
     )
 }

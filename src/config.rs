@@ -259,6 +259,12 @@ pub struct Config {
     /// `all`, as CoreDNS, or `headless` only. Default all.
     #[arg(long, env = "HEADLESS_DNS_ENDPOINT_NAMES", value_name = "WHICH")]
     pub endpoint_names: Option<EndpointNames>,
+    /// Topology-pinned names for headless Services: `<zone>.pin._zone.<svc>.<ns>.svc` answers the
+    /// ready endpoints in that zone (NODATA when it has none), `<zone>.prefer._zone...` those, or
+    /// every endpoint when the zone has none. Zones come from EndpointSlices' `zone`, or in `pods`
+    /// mode from each node's `topology.kubernetes.io/zone` (a metadata-only Node watch). Default false.
+    #[arg(long, env = "HEADLESS_DNS_ZONAL", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub zonal: Option<bool>,
     /// Name endpoints without a hostname by their pod's name (when under 64 octets) instead of the dashed IP.
     #[arg(long, env = "HEADLESS_DNS_ENDPOINT_POD_NAMES", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub endpoint_pod_names: Option<bool>,
@@ -477,6 +483,7 @@ impl Config {
             pods: self.pods(),
             ptr: self.ptr.unwrap_or_default(),
             namespaces: self.namespaces.clone(),
+            zonal: self.zonal.unwrap_or(false),
         }
     }
 
@@ -509,6 +516,7 @@ impl Config {
             slices: !noendpoints,
             namespaces: true,
             statefulsets: self.statefulsets.unwrap_or(true),
+            nodes: self.zonal.unwrap_or(false) && self.endpoints_from() == EndpointsFrom::Pods && !noendpoints,
         }
     }
 
@@ -528,6 +536,7 @@ impl Config {
             watches: self.watches(),
             records: RecordOptions {
                 endpoint_names: self.endpoint_names.unwrap_or_default(),
+                zonal: self.zonal.unwrap_or(false),
                 endpoint_pod_names: self.endpoint_pod_names.unwrap_or(false),
                 ignore_empty_service: self.ignore_empty_service.unwrap_or(false),
                 noendpoints: self.noendpoints.unwrap_or(false),
@@ -608,6 +617,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
         labels,
         namespace_labels,
         endpoint_names,
+        zonal,
         endpoint_pod_names,
         ignore_empty_service,
         noendpoints,
@@ -652,6 +662,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
     restart("labels", labels != running.labels);
     restart("namespace-labels", namespace_labels != running.namespace_labels);
     restart("endpoint-names", endpoint_names != running.endpoint_names);
+    restart("zonal", zonal != running.zonal);
     restart("endpoint-pod-names", endpoint_pod_names != running.endpoint_pod_names);
     restart("ignore-empty-service", ignore_empty_service != running.ignore_empty_service);
     restart("noendpoints", noendpoints != running.noendpoints);

@@ -259,7 +259,31 @@ impl Zones {
         if labels.last() == Some(&"pod") {
             return self.resolve_pod(key, &labels);
         }
-        self.index.lookup(key)
+        self.index.lookup(key).or_else(|| self.resolve_zonal(&labels))
+    }
+
+    /// A topology-pinned name the index does not hold (CoreDNS `zonal`):
+    /// `<zone>.<directive>._zone.<svc>.<ns>.svc` of a headless Service whose `<zone>` has no ready
+    /// endpoint. `pin` is NODATA ("drained zones and typos alike"); `prefer` answers every
+    /// endpoint of the Service; any other directive, a Service that is not headless (it has no
+    /// `_zone` non-terminal) or the option off: nothing (NXDOMAIN).
+    fn resolve_zonal(&self, labels: &[&str]) -> Option<Found> {
+        let n = labels.len();
+        if !self.settings.zonal || n < 6 || labels[n - 4] != "_zone" || labels[n - 1] != "svc" {
+            return None;
+        }
+        let base = labels[n - 3..].join(".");
+        self.index.lookup(&format!("_zone.{base}"))?;
+        match labels[n - 5] {
+            "pin" => Some(NameData::default().into()),
+            "prefer" => Some(self.index.lookup(&base).unwrap_or_else(|| NameData::default().into())),
+            _ => None,
+        }
+    }
+
+    /// Whether topology-pinned names are served (the fast path leaves their misses here).
+    pub fn zonal(&self) -> bool {
+        self.settings.zonal
     }
 
     fn namespace_exposed(&self, ns: &str) -> bool {
@@ -491,6 +515,7 @@ mod tests {
             pods,
             ptr,
             namespaces: vec![],
+            zonal: false,
         }
     }
 

@@ -173,6 +173,10 @@ pub fn answer(zones: &Zones, raw: &[u8], out: &mut Vec<u8>) -> Fast {
     }
     let ttls = zones.ttls();
     let data = index.lookup(key);
+    // A zone-pinned name the index does not hold is answered by a rule (`Zones::resolve_zonal`).
+    if data.is_none() && zones.zonal() && key.contains("._zone.") {
+        return Fast::Fallback;
+    }
     if data.as_ref().is_some_and(|d| d.cname.is_some()) {
         return Fast::Fallback;
     }
@@ -339,6 +343,7 @@ mod tests {
                 pods: PodsMode::Insecure,
                 ptr: PtrMode::First,
                 namespaces: vec![],
+                zonal: false,
             },
         )
     }

@@ -85,6 +85,8 @@ pub struct ZoneSettings {
     pub ptr: PtrMode,
     /// Namespace allow-list (empty: all), for insecure pod records.
     pub namespaces: Vec<String>,
+    /// Topology-pinned names are served (`<zone>.<pin|prefer>._zone.<svc>.<ns>.svc`).
+    pub zonal: bool,
 }
 
 /// Parses one `zone` value: a CIDR (its covering reverse zones), a reverse zone name, or a forward

@@ -447,6 +447,39 @@ pub struct PodInfo {
     /// condition transition, creation or deletion time (for the programming-latency metric; not
     /// held once applied).
     pub changed_at: Option<i64>,
+    /// `spec.nodeName`: where its topology zone comes from (the `zonal` option).
+    pub node: Option<Arc<str>>,
+}
+
+/// The label holding a node's topology zone (well-known label, kubernetes.io docs).
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+/// A Node, as much as the `zonal` option needs: its name and topology zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Its name (the key's namespace is empty).
+    pub key: ObjectKey,
+    /// `topology.kubernetes.io/zone`, lower-cased.
+    pub zone: Option<Arc<str>>,
+}
+
+impl NodeInfo {
+    /// Converts a Node's metadata (a metadata-only watch sends no more).
+    pub fn from_meta(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Result<Self, ModelError> {
+        let name = meta.name.clone().filter(|n| !n.is_empty()).ok_or(ModelError::NoName)?;
+        let zone = meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(ZONE_LABEL))
+            .filter(|z| !z.is_empty())
+            .map(|z| Arc::from(z.to_ascii_lowercase()));
+        Ok(Self { key: ObjectKey::new("", name), zone })
+    }
+
+    /// Converts a Node.
+    pub fn from_k8s(node: &k8s_openapi::api::core::v1::Node) -> Result<Self, ModelError> {
+        Self::from_meta(&node.metadata)
+    }
 }
 
 impl PodInfo {
@@ -505,6 +538,7 @@ impl PodInfo {
                 pod.metadata.deletion_timestamp.is_some(),
             ),
             changed_at,
+            node: spec.and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty()).map(Arc::from),
         })
     }
 
@@ -588,6 +622,7 @@ impl PodFacts {
                 ready,
                 pod_name: Some(name.to_owned()),
                 ports: ports.clone(),
+                zone: None,
             })
             .collect()
     }
@@ -606,6 +641,9 @@ pub struct Endpoint {
     pub pod_name: Option<String>,
     /// Its ports.
     pub ports: Vec<EndpointPort>,
+    /// Its topology zone (an EndpointSlice's `zone`, or its pod's node's
+    /// `topology.kubernetes.io/zone` label), lower-cased; for the `zonal` option.
+    pub zone: Option<Arc<str>>,
 }
 
 /// An EndpointSlice, as much as DNS needs.
@@ -656,6 +694,8 @@ impl SliceInfo {
                 let hostname = ep.hostname.clone().filter(|h| !h.is_empty());
                 let pod_name =
                     ep.target_ref.as_ref().filter(|r| r.kind.as_deref() == Some("Pod")).and_then(|r| r.name.clone());
+                let zone: Option<Arc<str>> =
+                    ep.zone.as_deref().filter(|z| !z.is_empty()).map(|z| z.to_ascii_lowercase().into());
                 for addr in &ep.addresses {
                     if let Ok(ip) = addr.parse::<IpAddr>() {
                         endpoints.push(Endpoint {
@@ -664,6 +704,7 @@ impl SliceInfo {
                             ready,
                             pod_name: pod_name.clone(),
                             ports: ports.clone(),
+                            zone: zone.clone(),
                         });
                     }
                 }
@@ -710,7 +751,8 @@ status: {phase: Running, podIP: 10.244.1.5, conditions: [{type: Ready, status: '
                 hostname: Some("web-0".into()),
                 ready: true,
                 pod_name: Some("web-0".into()),
-                ports: vec![]
+                ports: vec![],
+                zone: None,
             }]
         );
     }

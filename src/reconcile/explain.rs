@@ -154,6 +154,9 @@ impl State {
             [svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_service(ns, svc)),
             [label, svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_endpoint(ns, svc, label)),
             [port, proto, svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_srv(ns, svc, port, proto)),
+            [.., directive, "_zone", svc, ns, "svc"] => {
+                self.in_namespace(ns, |st| st.explain_zonal(ns, svc, directive, &labels[..labels.len() - 5]))
+            }
             ["pod"] | [_, "pod"] | [_, _, "pod"] => Why::reason(
                 "pod records (`<dashed-ip>.<ns>.pod`) follow the `pods` option: disabled answers NXDOMAIN, insecure any \
                  well-formed dashed IP, verified only an IP a pod in that namespace has",
@@ -397,6 +400,35 @@ impl State {
             }
         }
         Why { reason, objects, endpoints: mine, expected_by, names_changed_s_ago: self.changed_s_ago(&s.key) }
+    }
+
+    fn explain_zonal(&self, ns: &str, svc: &str, directive: &str, zone: &[&str]) -> Why {
+        let zone = zone.join(".");
+        if !self.opts.records.zonal {
+            return Why::reason("topology-pinned names need the `zonal` option: NXDOMAIN");
+        }
+        let Some(s) = self.service(ns, svc) else { return Self::no_service(ns, svc) };
+        if !matches!(s.kind, ServiceKind::Headless) {
+            return Why::reason(format!(
+                "Service {svc} is not headless: topology-pinned names are for headless Services only: NXDOMAIN"
+            ));
+        }
+        let endpoints: Vec<EndpointWhy> = self.endpoint_whys(s);
+        let all = self.endpoints(s);
+        let in_zone = all.iter().filter(|e| e.ready && e.zone.as_deref() == Some(zone.as_str())).count();
+        let reason = match (directive, in_zone) {
+            ("pin" | "prefer", n) if n > 0 => {
+                format!("the {n} ready endpoints of headless Service {svc} in zone {zone}")
+            }
+            ("pin", _) => {
+                format!("no ready endpoint of Service {svc} in zone {zone}: NODATA (drained zones and typos alike)")
+            }
+            ("prefer", _) => {
+                format!("no ready endpoint of Service {svc} in zone {zone}: every endpoint of the Service")
+            }
+            (other, _) => format!("`{other}` is not a directive (pin, prefer): NXDOMAIN"),
+        };
+        Why { reason, objects: self.owners(s, &endpoints), endpoints, ..Why::default() }
     }
 
     fn explain_srv(&self, ns: &str, svc: &str, port: &str, proto: &str) -> Why {

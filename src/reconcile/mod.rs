@@ -20,7 +20,7 @@ use crate::health::Health;
 use crate::index::{Index, Owner};
 use crate::model::selector::LabelFilter;
 use crate::model::{
-    Endpoint, NamespaceInfo, ObjectKey, PodFacts, PodInfo, PodShape, ServiceInfo, ServiceKind, SliceInfo,
+    Endpoint, NamespaceInfo, NodeInfo, ObjectKey, PodFacts, PodInfo, PodShape, ServiceInfo, ServiceKind, SliceInfo,
     StatefulSetInfo,
 };
 use records::{RecordOptions, pod_records, service_records};
@@ -72,6 +72,8 @@ pub enum SourceEvent {
     Namespace(Change<NamespaceInfo>),
     /// A StatefulSet changed (for the pod names it expects).
     StatefulSet(Change<StatefulSetInfo>),
+    /// A Node changed (for its topology zone, with the `zonal` option in `pods` mode).
+    Node(Change<NodeInfo>),
 }
 
 /// The object kinds, as named in logs and health reports.
@@ -84,6 +86,8 @@ pub const KIND_SLICES: &str = "endpointslices";
 pub const KIND_NAMESPACES: &str = "namespaces";
 /// See [`KIND_SERVICES`].
 pub const KIND_STATEFULSETS: &str = "statefulsets";
+/// See [`KIND_SERVICES`].
+pub const KIND_NODES: &str = "nodes";
 
 /// Which kinds are watched, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,13 +102,23 @@ pub struct Watches {
     /// StatefulSets: for the pod names they expect. Optional: answers and readiness never wait
     /// for this watch, and without it (no permission, an error) expected names are unknown.
     pub statefulsets: bool,
+    /// Nodes (metadata only): their topology zones, for the `zonal` option in `pods` mode.
+    /// Optional as StatefulSets are: without them zone-pinned names see no zone.
+    pub nodes: bool,
 }
 
 impl Watches {
     /// The optional kinds watched, by their health name: they never hold up the first answer or
     /// readiness.
     pub fn optional_kinds(&self) -> Vec<&'static str> {
-        if self.statefulsets { vec![KIND_STATEFULSETS] } else { Vec::new() }
+        let mut v = Vec::new();
+        if self.statefulsets {
+            v.push(KIND_STATEFULSETS);
+        }
+        if self.nodes {
+            v.push(KIND_NODES);
+        }
+        v
     }
 
     /// Every kind whose first full list answers wait for, by its health name.
@@ -145,7 +159,13 @@ impl ReconcileOptions {
     pub fn with_mode(mode: EndpointsFrom) -> Self {
         Self {
             mode,
-            watches: Watches { pods: mode == EndpointsFrom::Pods, slices: true, namespaces: false, statefulsets: true },
+            watches: Watches {
+                pods: mode == EndpointsFrom::Pods,
+                slices: true,
+                namespaces: false,
+                statefulsets: true,
+                nodes: false,
+            },
             records: RecordOptions::default(),
             namespaces: Vec::new(),
             namespace_labels: None,
@@ -195,6 +215,10 @@ pub struct State {
     /// Since when each expected ordinal of each StatefulSet has had no address (for
     /// explanations): only the missing ones are held.
     gaps: HashMap<ObjectKey, BTreeMap<u32, std::time::Instant>>,
+    /// Each node's topology zone (`zonal` option, `pods` mode).
+    nodes: HashMap<Arc<str>, Option<Arc<str>>>,
+    /// Each pod's node (`zonal` option only: nothing is held without it).
+    pod_nodes: HashMap<ObjectKey, Arc<str>>,
     /// Change times (Unix ms) of the events that dirtied each Service, with the endpoint source,
     /// for the programming-latency metric. Only live events count, not (re)lists.
     triggers: HashMap<ObjectKey, (i64, &'static str)>,
@@ -229,6 +253,8 @@ impl State {
             dirty_sets: BTreeSet::new(),
             names_changed: HashMap::new(),
             gaps: HashMap::new(),
+            nodes: HashMap::new(),
+            pod_nodes: HashMap::new(),
             triggers: HashMap::new(),
             live: false,
             listing: HashMap::new(),
@@ -318,6 +344,15 @@ impl State {
                 |n| n.key.clone(),
                 |st| st.namespaces.keys().map(|n| ObjectKey::new(n.clone(), n.clone())).collect(),
             ),
+            SourceEvent::Node(_) if !self.opts.watches.nodes => {}
+            SourceEvent::Node(c) => self.change(
+                KIND_NODES,
+                c,
+                Self::apply_node,
+                |st, k| st.delete_node(&k.name),
+                |n| n.key.clone(),
+                |st| st.nodes.keys().map(|n| ObjectKey::new("", n.clone())).collect(),
+            ),
             SourceEvent::StatefulSet(_) if !self.opts.watches.statefulsets => {}
             SourceEvent::StatefulSet(c) => self.change(
                 KIND_STATEFULSETS,
@@ -328,6 +363,32 @@ impl State {
                 |st| st.statefulsets.keys().cloned().collect(),
             ),
         }
+    }
+
+    fn apply_node(&mut self, node: NodeInfo) {
+        let name = node.key.name.clone();
+        if self.nodes.get(&name) == Some(&node.zone) {
+            return;
+        }
+        self.nodes.insert(name, node.zone);
+        self.zones_changed();
+    }
+
+    fn delete_node(&mut self, name: &str) {
+        if self.nodes.remove(name).is_some() {
+            self.zones_changed();
+        }
+    }
+
+    /// A node's zone changed (rare): every headless Service recomputes its zone-pinned names.
+    fn zones_changed(&mut self) {
+        let headless: Vec<ObjectKey> = self
+            .services
+            .iter()
+            .filter(|(_, s)| matches!(s.kind, ServiceKind::Headless))
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.dirty.extend(headless);
     }
 
     /// The governing Service a StatefulSet names (its namespace, `spec.serviceName`).
@@ -601,15 +662,28 @@ impl State {
         }
     }
 
+    /// The topology zone of pod `namespace/name`: its node's.
+    fn zone_of_pod(&self, namespace: &str, name: &str) -> Option<Arc<str>> {
+        let node = self.pod_nodes.get(&ObjectKey::new(namespace, name))?;
+        self.nodes.get(node).cloned().flatten()
+    }
+
     /// The pod `namespace/name`.
     fn pod(&self, namespace: &str, name: &str) -> Option<&PodFacts> {
         self.pods.get(namespace).and_then(|m| m.get(name))
     }
 
     fn apply_pod(&mut self, pod: PodInfo) {
-        let PodInfo { key, facts, changed_at } = pod;
+        let PodInfo { key, facts, changed_at, node } = pod;
         let held = self.pods.get(&*key.namespace).and_then(|m| m.get_key_value(&*key.name));
-        if held.is_some_and(|(_, old)| *old == facts) {
+        let node_moved = self.opts.records.zonal && self.pod_nodes.get(&key) != node.as_ref();
+        if node_moved {
+            match node {
+                Some(n) => self.pod_nodes.insert(key.clone(), n),
+                None => self.pod_nodes.remove(&key),
+            };
+        }
+        if held.is_some_and(|(_, old)| *old == facts) && !node_moved {
             return;
         }
         let name: Arc<str> = held.map_or_else(|| key.name.clone(), |(name, _)| name.clone());
@@ -680,6 +754,7 @@ impl State {
         let Some((name, old)) = ns_pods.remove_entry(&*key.name) else {
             return;
         };
+        self.pod_nodes.remove(key);
         if ns_pods.is_empty() {
             self.pods.remove(&*key.namespace);
         }
@@ -761,7 +836,11 @@ impl State {
         if self.uses_pods(svc) {
             for name in self.members.get(&svc.key).into_iter().flatten() {
                 if let Some(pod) = self.pod(&svc.key.namespace, name) {
-                    out.extend(pod.endpoints_for(&svc.key.namespace, name, svc));
+                    let zone = self.opts.records.zonal.then(|| self.zone_of_pod(&svc.key.namespace, name)).flatten();
+                    out.extend(pod.endpoints_for(&svc.key.namespace, name, svc).into_iter().map(|mut e| {
+                        e.zone.clone_from(&zone);
+                        e
+                    }));
                 }
             }
         } else {
@@ -1002,6 +1081,7 @@ status: {{phase: Running, podIP: {ip}, conditions: [{{type: Ready, status: '{}'}
                         ready: true,
                         pod_name: None,
                         ports: vec![],
+                        zone: None,
                     })
                     .collect(),
                 labels: Default::default(),

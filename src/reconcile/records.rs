@@ -33,6 +33,9 @@ pub enum EndpointNames {
 pub struct RecordOptions {
     /// Which Services get endpoint names.
     pub endpoint_names: EndpointNames,
+    /// Topology-pinned names `<zone>.pin._zone.<svc>` / `<zone>.prefer._zone.<svc>` for headless
+    /// Services (the `zonal` option).
+    pub zonal: bool,
     /// `endpoint_pod_names`: an endpoint without hostname is named by its pod's name.
     pub endpoint_pod_names: bool,
     /// `ignore_empty_service`: a ClusterIP Service without ready endpoints is NXDOMAIN.
@@ -49,6 +52,7 @@ impl Default for RecordOptions {
     fn default() -> Self {
         Self {
             endpoint_names: EndpointNames::All,
+            zonal: false,
             endpoint_pod_names: false,
             ignore_empty_service: false,
             noendpoints: false,
@@ -176,8 +180,14 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
             let mut all: Vec<IpAddr> = Vec::new();
             let mut bare_srv: BTreeSet<SrvData> = BTreeSet::new();
             let mut per_port: BTreeMap<String, Vec<SrvData>> = BTreeMap::new();
+            // Ready endpoints by topology zone, for the zone-pinned names (`zonal`).
+            let mut per_zone: BTreeMap<Arc<str>, (Vec<IpAddr>, BTreeSet<SrvData>)> = BTreeMap::new();
             for ep in &ready {
                 all.push(ep.ip);
+                let zone = ep.zone.as_ref().filter(|_| opts.zonal).map(|z| per_zone.entry(z.clone()).or_default());
+                if let Some((ips, _)) = zone {
+                    ips.push(ep.ip);
+                }
                 let (label, rank) = endpoint_label(ep, opts);
                 if !valid_label(&label) || !fits(&format!("{label}.{base}"), opts) {
                     warn!(service = %svc.key, label, "skipping endpoint name: not a valid DNS label or too long");
@@ -193,6 +203,11 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
                 }
                 for p in &ep.ports {
                     let record = SrvData { priority: 0, weight: 0, port: p.port, target: full.clone() };
+                    if let Some(z) = ep.zone.as_ref().filter(|_| opts.zonal)
+                        && let Some((_, srv)) = per_zone.get_mut(z)
+                    {
+                        srv.insert(record.clone());
+                    }
                     bare_srv.insert(record.clone());
                     if let Some(port_name) = p.name.as_deref().filter(|n| valid_label(n)) {
                         let srv_name = format!("_{port_name}._{}.{base}", p.protocol);
@@ -215,11 +230,50 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
                 out.names.push((full, addresses(ips)));
             }
             push_srv_names(&mut out, per_port, &base, opts, &mut skipped);
+            if opts.zonal {
+                push_zone_names(&mut out, per_zone, &base, opts, &mut skipped);
+            }
         }
     }
     out.ptrs.sort();
     out.ptrs.dedup();
     (out, skipped)
+}
+
+/// Adds the topology-pinned names of a headless Service (CoreDNS's `zonal`, PR #8388):
+/// `<zone>.pin._zone.<base>` and `<zone>.prefer._zone.<base>` with the ready endpoints of each
+/// zone that has one (their addresses, and SRV to their names), and the empty non-terminals above
+/// them; `_zone.<base>` also marks the Service as headless, so that a zone without endpoints is
+/// NODATA (`pin`) or every endpoint (`prefer`), answered from it.
+fn push_zone_names(
+    out: &mut Published,
+    per_zone: BTreeMap<Arc<str>, (Vec<IpAddr>, BTreeSet<SrvData>)>,
+    base: &str,
+    opts: &RecordOptions,
+    skipped: &mut Skipped,
+) {
+    let mut ents =
+        BTreeSet::from([format!("_zone.{base}"), format!("pin._zone.{base}"), format!("prefer._zone.{base}")]);
+    for (zone, (ips, srv)) in per_zone {
+        if !zone.split('.').all(valid_label) || !fits(&format!("{zone}.prefer._zone.{base}"), opts) {
+            warn!(zone = %zone, "skipping zone-pinned names: the zone is not a valid DNS name or too long");
+            skipped.0 += 1;
+            continue;
+        }
+        let mut data = addresses(ips);
+        let mut srv: Vec<SrvData> = srv.into_iter().collect();
+        finish_srv(&mut srv);
+        data.srv = srv.into();
+        for directive in ["pin", "prefer"] {
+            // The labels between the zone's first label and the directive are non-terminals.
+            let labels: Vec<&str> = zone.split('.').collect();
+            for i in 1..labels.len() {
+                ents.insert(format!("{}.{directive}._zone.{base}", labels[i..].join(".")));
+            }
+            out.names.push((format!("{zone}.{directive}._zone.{base}").into(), data.clone()));
+        }
+    }
+    out.names.extend(ents.into_iter().map(|e| (e.into(), NameData::default())));
 }
 
 /// Adds the `_port._proto.<base>` SRV names and their `_proto.<base>` empty non-terminals.
@@ -309,7 +363,14 @@ mod tests {
     }
 
     fn ep(ip: &str, host: Option<&str>, ready: bool) -> Endpoint {
-        Endpoint { ip: ip.parse().unwrap(), hostname: host.map(str::to_owned), ready, pod_name: None, ports: vec![] }
+        Endpoint {
+            ip: ip.parse().unwrap(),
+            hostname: host.map(str::to_owned),
+            ready,
+            pod_name: None,
+            ports: vec![],
+            zone: None,
+        }
     }
 
     fn web_port(port: u16) -> EndpointPort {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::ListParams;
 use kube::runtime::WatchStreamExt;
@@ -31,9 +31,9 @@ use super::SourceError;
 use crate::health::Health;
 use crate::metrics::{KindLabels, WatchEventLabels, metrics};
 use crate::model::selector::LabelFilter;
-use crate::model::{ModelError, NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo, StatefulSetInfo};
+use crate::model::{ModelError, NamespaceInfo, NodeInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo, StatefulSetInfo};
 use crate::reconcile::{
-    Change, KIND_NAMESPACES, KIND_PODS, KIND_SERVICES, KIND_SLICES, KIND_STATEFULSETS, SourceEvent, Watches,
+    Change, KIND_NAMESPACES, KIND_NODES, KIND_PODS, KIND_SERVICES, KIND_SLICES, KIND_STATEFULSETS, SourceEvent, Watches,
 };
 
 /// Builds a client from `kubeconfig`, or else from `KUBECONFIG`, `~/.kube/config` or the
@@ -168,6 +168,21 @@ pub fn spawn(
                 health.clone(),
             )
             .instrument(info_span!("watch", kind = KIND_STATEFULSETS)),
+        ));
+    }
+    if watches.nodes {
+        // A node's zone label is all it is read for: metadata only.
+        tasks.push(tokio::spawn(
+            watch(
+                Api::<kube::core::PartialObjectMeta<Node>>::all(client.clone()),
+                watcher::Config::default(),
+                KIND_NODES,
+                |n: &kube::core::PartialObjectMeta<Node>| NodeInfo::from_meta(&n.metadata),
+                SourceEvent::Node,
+                tx.clone(),
+                health.clone(),
+            )
+            .instrument(info_span!("watch", kind = KIND_NODES)),
         ));
     }
     if watches.namespaces {

@@ -29,9 +29,9 @@ use tracing::{debug, info, warn};
 use super::SourceError;
 use crate::metrics::{WatchEventLabels, metrics};
 use crate::model::selector::LabelFilter;
-use crate::model::{NamespaceInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo, StatefulSetInfo};
+use crate::model::{NamespaceInfo, NodeInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo, StatefulSetInfo};
 use crate::reconcile::{
-    Change, KIND_NAMESPACES, KIND_PODS, KIND_SERVICES, KIND_SLICES, KIND_STATEFULSETS, SourceEvent,
+    Change, KIND_NAMESPACES, KIND_NODES, KIND_PODS, KIND_SERVICES, KIND_SLICES, KIND_STATEFULSETS, SourceEvent,
 };
 
 /// One document that could not be used, with where it is.
@@ -61,6 +61,8 @@ pub struct Loaded {
     pub namespaces: Vec<NamespaceInfo>,
     /// StatefulSets.
     pub statefulsets: Vec<StatefulSetInfo>,
+    /// Nodes (their topology zones).
+    pub nodes: Vec<NodeInfo>,
     /// Documents that were skipped, and why.
     pub errors: Vec<ManifestError>,
     /// Objects a file held at its last read that this read lacks, while the file has a bad
@@ -127,6 +129,7 @@ impl Loaded {
         self.slices.extend(other.slices);
         self.namespaces.extend(other.namespaces);
         self.statefulsets.extend(other.statefulsets);
+        self.nodes.extend(other.nodes);
         self.errors.extend(other.errors);
         self.kept.services.extend(other.kept.services);
         self.kept.pods.extend(other.kept.pods);
@@ -361,6 +364,11 @@ fn add_object(loaded: &mut Loaded, value: Value) -> Result<(), String> {
             let s: EndpointSlice = serde_json::from_value(value).map_err(|e| format!("bad EndpointSlice: {e}"))?;
             loaded.slices.push(SliceInfo::from_k8s(&s).map_err(|e| format!("bad EndpointSlice: {e}"))?);
         }
+        "Node" => {
+            let n: k8s_openapi::api::core::v1::Node =
+                serde_json::from_value(value).map_err(|e| format!("bad Node: {e}"))?;
+            loaded.nodes.push(NodeInfo::from_k8s(&n).map_err(|e| format!("bad Node: {e}"))?);
+        }
         "StatefulSet" => {
             let s: StatefulSet = serde_json::from_value(value).map_err(|e| format!("bad StatefulSet: {e}"))?;
             loaded.statefulsets.push(StatefulSetInfo::from_k8s(&s).map_err(|e| format!("bad StatefulSet: {e}"))?);
@@ -417,7 +425,7 @@ async fn reload(
         kept = loaded.kept.len(),
         "manifests loaded"
     );
-    let Loaded { mut services, pods, mut slices, mut namespaces, statefulsets, kept, .. } = loaded;
+    let Loaded { mut services, pods, mut slices, mut namespaces, statefulsets, nodes, kept, .. } = loaded;
     // A cluster has a Namespace for everything that lives in one; a folder of manifests seldom
     // spells them out. Every namespace an object lives in exists, without labels unless a
     // Namespace document gives them.
@@ -443,11 +451,12 @@ async fn reload(
         && send_list(tx, services, kept.services, SourceEvent::Service).await
         && send_list(tx, pods, kept.pods, SourceEvent::Pod).await
         && send_list(tx, slices, kept.slices, SourceEvent::Slice).await
-        && send_list(tx, statefulsets, kept.statefulsets, SourceEvent::StatefulSet).await;
+        && send_list(tx, statefulsets, kept.statefulsets, SourceEvent::StatefulSet).await
+        && send_list(tx, nodes, Vec::new(), SourceEvent::Node).await;
     if !sent {
         return false;
     }
-    for kind in [KIND_NAMESPACES, KIND_SERVICES, KIND_PODS, KIND_SLICES, KIND_STATEFULSETS] {
+    for kind in [KIND_NAMESPACES, KIND_SERVICES, KIND_PODS, KIND_SLICES, KIND_STATEFULSETS, KIND_NODES] {
         metrics().watch_events.get_or_create(&WatchEventLabels { kind, event: "list" }).inc();
     }
     true

@@ -159,6 +159,7 @@ impl Fixture {
                 pods: PodsMode::Disabled,
                 ptr: PtrMode::First,
                 namespaces: vec![],
+                zonal: false,
             },
         );
         Fixture { general: Responder::new(zones.clone()), zones, src: SRC.parse().unwrap() }

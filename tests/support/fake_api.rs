@@ -369,6 +369,8 @@ enum Kind {
     /// Cluster-scoped; stored under namespace "default" like the others, which nothing reads.
     Namespace,
     StatefulSet,
+    /// Cluster-scoped, as Namespace.
+    Node,
 }
 
 impl Kind {
@@ -379,6 +381,7 @@ impl Kind {
             "EndpointSlice" => Some(Kind::EndpointSlice),
             "Namespace" => Some(Kind::Namespace),
             "StatefulSet" => Some(Kind::StatefulSet),
+            "Node" => Some(Kind::Node),
             _ => None,
         }
     }
@@ -396,6 +399,7 @@ impl Kind {
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Namespace => "Namespace",
             Kind::StatefulSet => "StatefulSet",
+            Kind::Node => "Node",
         }
     }
 
@@ -406,12 +410,13 @@ impl Kind {
             Kind::EndpointSlice => "endpointslices",
             Kind::Namespace => "namespaces",
             Kind::StatefulSet => "statefulsets",
+            Kind::Node => "nodes",
         }
     }
 
     fn api_version(self) -> &'static str {
         match self {
-            Kind::Pod | Kind::Service | Kind::Namespace => "v1",
+            Kind::Pod | Kind::Service | Kind::Namespace | Kind::Node => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::StatefulSet => "apps/v1",
         }
@@ -419,14 +424,14 @@ impl Kind {
 
     fn group(self) -> &'static str {
         match self {
-            Kind::Pod | Kind::Service | Kind::Namespace => "",
+            Kind::Pod | Kind::Service | Kind::Namespace | Kind::Node => "",
             Kind::EndpointSlice => "discovery.k8s.io",
             Kind::StatefulSet => "apps",
         }
     }
 
     fn from_group_plural(group: &str, plural: &str) -> Option<Kind> {
-        [Kind::Pod, Kind::Service, Kind::EndpointSlice, Kind::Namespace, Kind::StatefulSet]
+        [Kind::Pod, Kind::Service, Kind::EndpointSlice, Kind::Namespace, Kind::StatefulSet, Kind::Node]
             .into_iter()
             .find(|k| k.group() == group && k.plural() == plural)
     }
