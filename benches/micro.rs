@@ -44,6 +44,7 @@ fn zones() -> Zones {
             ptr: PtrMode::First,
             namespaces: vec![],
             zonal: false,
+            multicluster: vec![],
         },
     )
 }

@@ -202,6 +202,13 @@ pub struct Config {
     #[arg(long, env = "HEADLESS_DNS_ZONE", value_name = "NAME|CIDR", value_delimiter = ',')]
     #[serde(default, deserialize_with = "one_or_many")]
     pub zone: Vec<ZoneArg>,
+    /// A multicluster zone (repeatable; env: comma-separated), such as clusterset.local: served
+    /// from ServiceImports (`multicluster.x-k8s.io`) and EndpointSlices labelled
+    /// `multicluster.kubernetes.io/service-name`, per the Kubernetes multicluster DNS
+    /// specification (KEP-1645). Default: none.
+    #[arg(long, env = "HEADLESS_DNS_MULTICLUSTER_ZONE", value_name = "NAME", value_delimiter = ',')]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub multicluster_zone: Vec<ZoneArg>,
     /// Kubeconfig to reach the API server (else KUBECONFIG, ~/.kube/config, then in-cluster).
     #[arg(long, env = "HEADLESS_DNS_KUBECONFIG", value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
@@ -394,6 +401,18 @@ impl Config {
                 ));
             }
         }
+        let multicluster = self.multicluster_zones();
+        if self.multicluster_zone.iter().flat_map(|a| a.zones.iter()).any(|z| !matches!(z, ZoneSpec::Forward(_))) {
+            return Err(o.invalid("multicluster-zone", "a multicluster zone is a domain name such as clusterset.local"));
+        }
+        for mc in &multicluster {
+            if let Some(other) = forward.iter().find(|f| f.zone_of(mc) || mc.zone_of(f)) {
+                return Err(o.invalid(
+                    "multicluster-zone",
+                    format!("zone {mc} overlaps the zone {other}; a multicluster zone is a zone of its own"),
+                ));
+            }
+        }
         for ns in &self.namespaces {
             if !valid_label(ns) {
                 return Err(o.invalid("namespaces", format!("`{ns}` is not a namespace name")));
@@ -419,6 +438,19 @@ impl Config {
             }
         }
         zones
+    }
+
+    /// The multicluster zones, each once.
+    pub fn multicluster_zones(&self) -> Vec<Name> {
+        let mut out: Vec<Name> = Vec::new();
+        for z in self.multicluster_zone.iter().flat_map(|a| a.zones.iter()) {
+            if let ZoneSpec::Forward(n) = z
+                && !out.contains(n)
+            {
+                out.push(n.clone());
+            }
+        }
+        out
     }
 
     /// The first forward zone: PTR targets are named in it. `None` only before [`Config::load`]
@@ -484,6 +516,7 @@ impl Config {
             ptr: self.ptr.unwrap_or_default(),
             namespaces: self.namespaces.clone(),
             zonal: self.zonal.unwrap_or(false),
+            multicluster: self.multicluster_zones(),
         }
     }
 
@@ -517,6 +550,7 @@ impl Config {
             namespaces: true,
             statefulsets: self.statefulsets.unwrap_or(true),
             nodes: self.zonal.unwrap_or(false) && self.endpoints_from() == EndpointsFrom::Pods && !noendpoints,
+            imports: !self.multicluster_zone.is_empty(),
         }
     }
 
@@ -600,6 +634,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
         config,
         listen,
         zone,
+        multicluster_zone,
         kubeconfig,
         manifests,
         http_listen,
@@ -651,6 +686,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
     restart("config", config != running.config);
     restart("listen", listen != running.listen);
     restart("zone", zone != running.zone);
+    restart("multicluster-zone", multicluster_zone != running.multicluster_zone);
     restart("kubeconfig", kubeconfig != running.kubeconfig);
     restart("manifests", manifests != running.manifests);
     restart("http-listen", http_listen != running.http_listen);
@@ -746,6 +782,12 @@ mod tests {
         assert!(err.contains("inside zone cluster.local."), "{err}");
         let err = load(&["--namespaces", "a,B_c"]).unwrap_err().to_string();
         assert!(err.contains("`namespaces`") && err.contains("B_c"), "{err}");
+        let err = load(&["--multicluster-zone", "mc.cluster.local"]).unwrap_err().to_string();
+        assert!(err.contains("--multicluster-zone") && err.contains("overlaps the zone cluster.local."), "{err}");
+        let err = load(&["--multicluster-zone", "10.0.0.0/8"]).unwrap_err().to_string();
+        assert!(err.contains("--multicluster-zone") && err.contains("domain name"), "{err}");
+        let c = load(&["--multicluster-zone", "clusterset.local,ClusterSet.Local"]).unwrap();
+        assert_eq!(c.multicluster_zones().iter().map(ToString::to_string).collect::<Vec<_>>(), ["clusterset.local."]);
     }
 
     #[test]

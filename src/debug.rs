@@ -144,6 +144,9 @@ impl Explainer {
         let (zone, why) = match located {
             None => (Value::Null, Why { reason: "not one of our zones: REFUSED".into(), ..Why::default() }),
             Some(Located::Forward { apex, key }) => (json!(apex.to_string()), self.why(Question::Forward(key)).await),
+            Some(Located::Multicluster { apex, key }) => {
+                (json!(apex.to_string()), self.why(Question::Multicluster(key)).await)
+            }
             Some(Located::Reverse { apex, ip: Some(ip) }) => {
                 (json!(apex.to_string()), self.why(Question::Reverse(ip)).await)
             }

@@ -87,7 +87,12 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     };
     let (tx, rx) = mpsc::channel(4096);
     let (explain_tx, explain_rx) = mpsc::channel(16);
-    let state = State::new(index.clone(), health.clone(), config.reconcile_options());
+    // The multicluster zones' names live apart: they are not the cluster zones' names.
+    let multicluster = Arc::new(Index::new());
+    let mut state = State::new(index.clone(), health.clone(), config.reconcile_options());
+    if !config.multicluster_zones().is_empty() {
+        state = state.with_multicluster(multicluster.clone());
+    }
     tokio::spawn(reconcile::run(rx, debug.is_some().then_some(explain_rx), state));
 
     let labels = config.labels().cloned();
@@ -120,7 +125,9 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         });
     }
 
-    let responder = Arc::new(Responder::new(Zones::new(index.clone(), config.zone_settings())));
+    let responder = Arc::new(Responder::new(
+        Zones::new(index.clone(), config.zone_settings()).with_multicluster(multicluster.clone()),
+    ));
     if let Some(listener) = debug {
         let explainer =
             debug::Explainer { responder: responder.clone(), requests: explain_tx, health: health.clone(), lookup };
@@ -135,7 +142,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
 
     // The running configuration: one value, updated after every applied reload.
     let mut running = config;
-    wait_for_signal(|| reload_config(&mut running, &index, &responder)).await;
+    wait_for_signal(|| reload_config(&mut running, &index, &multicluster, &responder)).await;
     // Fail readiness first, keep answering through the lame-duck delay, then stop accepting; the
     // request in hand on each worker is still answered.
     health.set_shutting_down();
@@ -159,7 +166,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
 /// Re-reads the configuration (SIGHUP) from the process's flags, environment and file, and
 /// applies what [`config::reload`] allows while running. A bad new configuration is rejected with
 /// a log line and the running one keeps serving; changed keys that need a restart are logged.
-fn reload_config(running: &mut Config, index: &Arc<Index>, responder: &Responder) {
+fn reload_config(running: &mut Config, index: &Arc<Index>, multicluster: &Arc<Index>, responder: &Responder) {
     let new = match Config::load_from(std::env::args_os()) {
         Ok(c) => c,
         Err(error) => {
@@ -174,7 +181,7 @@ fn reload_config(running: &mut Config, index: &Arc<Index>, responder: &Responder
     *running = config;
     let settings = running.zone_settings();
     let (ttls, ptr, pods) = (settings.ttls, settings.ptr, settings.pods);
-    responder.replace_zones(Zones::new(index.clone(), settings));
+    responder.replace_zones(Zones::new(index.clone(), settings).with_multicluster(multicluster.clone()));
     info!(ttl = ttls.record, soa_ttl = ttls.soa, soa_minimum = ttls.soa_minimum, ptr = ?ptr, pods = ?pods, "configuration reloaded");
 }
 

@@ -292,7 +292,8 @@ fn the_pod_is_locked_down_highly_available_and_its_rbac_is_read_only() {
     assert_eq!(pdb["spec"]["minAvailable"].as_u64(), Some(1));
 
     // Its own ServiceAccount, with a token (it talks to the API server), bound to a ClusterRole
-    // that only lists and watches pods, services, endpointslices and statefulsets.
+    // that only lists and watches pods, services, namespaces, endpointslices, statefulsets, nodes
+    // (zonal) and serviceimports (multicluster).
     assert_eq!(pod["automountServiceAccountToken"].as_bool(), Some(true));
     let sa = d.one("ServiceAccount");
     assert_eq!(pod["serviceAccountName"], sa["metadata"]["name"]);
@@ -312,6 +313,8 @@ fn the_pod_is_locked_down_highly_available_and_its_rbac_is_read_only() {
         ("", "namespaces"),
         ("discovery.k8s.io", "endpointslices"),
         ("apps", "statefulsets"),
+        ("", "nodes"),
+        ("multicluster.x-k8s.io", "serviceimports"),
     ]
     .into_iter()
     .map(|(g, r)| (g.to_owned(), r.to_owned()))

@@ -771,3 +771,34 @@ async fn streaming_lists_get_initial_events_and_the_end_bookmark() {
     w.expect(&["Apply(c)"]).await;
     assert_eq!(api.list_count("Pod"), 0);
 }
+
+#[tokio::test]
+async fn service_imports_are_discovered_and_watched_as_dynamic_objects() {
+    let api = FakeApi::start().await;
+    let import = |name: &str| {
+        json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+            "metadata": {"name": name, "namespace": "ns"}, "spec": {"type": "Headless"}})
+    };
+    api.apply(import("db"));
+    let c = client(&api);
+    // kube's discovery client finds the CRD's group, version and plural.
+    let discovery = kube::Discovery::new(c.clone()).run().await.unwrap();
+    let group = discovery.get("multicluster.x-k8s.io").expect("the mcs-api group");
+    let (resource, caps) = group
+        .recommended_resources()
+        .into_iter()
+        .find(|(r, _)| r.kind == "ServiceImport")
+        .expect("ServiceImport discovered");
+    assert_eq!((resource.version.as_str(), resource.plural.as_str()), ("v1alpha1", "serviceimports"));
+    assert!(caps.supports_operation(kube::discovery::verbs::WATCH));
+    let imports = Api::<kube::api::DynamicObject>::all_with(c, &resource);
+    let mut w = Watch::spawn(imports, watcher::Config::default());
+    w.expect(&["Init", "InitApply(db)", "InitDone"]).await;
+    wait_for("the watch", || api.open_watches("ServiceImport") == 1).await;
+    api.apply(import("web"));
+    w.expect(&["Apply(web)"]).await;
+    // Without the CRD the group is gone from discovery and the list is a 404.
+    api.fail_kind("ServiceImport", Some(404));
+    let discovery = kube::Discovery::new(client(&api)).run().await.unwrap();
+    assert!(discovery.get("multicluster.x-k8s.io").is_none(), "no CRD, no group");
+}

@@ -23,6 +23,9 @@ const SOA_RETRY: i32 = 1800;
 const SOA_EXPIRE: i32 = 86400;
 /// The schema version of the Kubernetes DNS specification we implement (spec section 2.1).
 pub const SPEC_VERSION: &str = "1.1.0";
+/// The schema version of the Kubernetes multicluster DNS specification we implement (KEP-1645
+/// `specification.md`, section 1: "version 1.0.0 of the schema").
+pub const MULTICLUSTER_SPEC_VERSION: &str = "1.0.0";
 /// Longest CNAME chain followed inside our zones.
 const MAX_CHASE: usize = 8;
 
@@ -52,6 +55,8 @@ struct Apex {
     name: Name,
     /// Reverse zones: the network covered.
     net: Option<IpNet>,
+    /// A multicluster zone (answered from the multicluster names).
+    multicluster: bool,
 }
 
 /// A zone apex in wire form, for the fast path.
@@ -69,6 +74,8 @@ pub struct WireApex {
 #[derive(Debug, Clone)]
 pub struct Zones {
     index: Arc<Index>,
+    /// The multicluster zones' names (ServiceImports), relative to such a zone.
+    multicluster: Arc<Index>,
     /// Forward and reverse apexes, most specific first.
     apexes: Vec<Apex>,
     /// The first forward zone: PTR targets are named in it.
@@ -89,6 +96,13 @@ pub enum Located {
         /// The key below it.
         key: String,
     },
+    /// Under a multicluster zone: its apex and the zone-relative key (`db-0.c1.db.ns.svc`).
+    Multicluster {
+        /// The zone.
+        apex: Name,
+        /// The key below it.
+        key: String,
+    },
     /// Under a reverse zone: its apex and the address a full PTR name stands for.
     Reverse {
         /// The zone.
@@ -101,6 +115,7 @@ pub enum Located {
 enum Place<'a> {
     Forward { apex: &'a Name, key: String },
     Reverse { apex: &'a Name, net: IpNet },
+    Multicluster { apex: &'a Name, key: String },
 }
 
 impl Zones {
@@ -111,11 +126,18 @@ impl Zones {
             .zones
             .iter()
             .map(|z| match z {
-                ZoneSpec::Forward(n) => Apex { name: n.to_lowercase(), net: None },
-                ZoneSpec::Reverse { apex, net } => Apex { name: apex.to_lowercase(), net: Some(*net) },
+                ZoneSpec::Forward(n) => Apex { name: n.to_lowercase(), net: None, multicluster: false },
+                ZoneSpec::Reverse { apex, net } => {
+                    Apex { name: apex.to_lowercase(), net: Some(*net), multicluster: false }
+                }
             })
+            .chain(settings.multicluster.iter().map(|n| Apex { name: n.to_lowercase(), net: None, multicluster: true }))
             .collect();
-        let primary = apexes.iter().find(|a| a.net.is_none()).map(|a| a.name.clone()).expect("a forward zone");
+        let primary = apexes
+            .iter()
+            .find(|a| a.net.is_none() && !a.multicluster)
+            .map(|a| a.name.clone())
+            .unwrap_or_else(Name::root);
         apexes.sort_by_key(|a| std::cmp::Reverse(a.name.num_labels()));
         let wire_apexes = apexes
             .iter()
@@ -127,10 +149,22 @@ impl Zones {
                     wire.extend_from_slice(l);
                 }
                 wire.push(0);
-                WireApex { labels, wire, forward: a.net.is_none() }
+                // The fast path answers the cluster zones' names only.
+                WireApex { labels, wire, forward: a.net.is_none() && !a.multicluster }
             })
             .collect();
-        Self { index, apexes, primary, settings, wire_apexes }
+        Self { index, multicluster: Arc::new(Index::new()), apexes, primary, settings, wire_apexes }
+    }
+
+    /// Answers the multicluster zones from `index` (the reconciler publishes ServiceImports
+    /// there).
+    pub fn with_multicluster(mut self, index: Arc<Index>) -> Self {
+        self.multicluster = index;
+        self
+    }
+
+    fn is_multicluster(&self, apex: &Name) -> bool {
+        self.apexes.iter().any(|a| a.multicluster && a.name == *apex)
     }
 
     /// The apexes in wire form, most specific first (for the fast path).
@@ -165,7 +199,7 @@ impl Zones {
         let soa = SOA::new(
             self.server_name("ns.dns", apex),
             self.server_name("hostmaster", apex),
-            self.index.serial(),
+            if self.is_multicluster(apex) { self.multicluster.serial() } else { self.index.serial() },
             SOA_REFRESH,
             SOA_RETRY,
             SOA_EXPIRE,
@@ -189,6 +223,7 @@ impl Zones {
         qname.set_fqdn(true);
         Some(match self.place(&qname)? {
             Place::Forward { apex, key } => Located::Forward { apex: apex.clone(), key },
+            Place::Multicluster { apex, key } => Located::Multicluster { apex: apex.clone(), key },
             Place::Reverse { apex, .. } => Located::Reverse { apex: apex.clone(), ip: ip_of_ptr_name(&qname) },
         })
     }
@@ -197,6 +232,7 @@ impl Zones {
         for a in &self.apexes {
             if a.name.zone_of(qname) {
                 return Some(match a.net {
+                    None if a.multicluster => Place::Multicluster { apex: &a.name, key: relative_key(qname, &a.name)? },
                     None => Place::Forward { apex: &a.name, key: relative_key(qname, &a.name)? },
                     Some(net) => Place::Reverse { apex: &a.name, net },
                 });
@@ -232,7 +268,34 @@ impl Zones {
             Place::Forward { apex, key } => self.forward_answer(apex, &qname, &key, qtype),
             Place::Reverse { apex, .. } if *apex == qname => self.apex_answer(apex, &qname, qtype),
             Place::Reverse { apex, net } => self.reverse_answer(apex, net, &qname, qtype),
+            Place::Multicluster { apex, key } if key.is_empty() => self.apex_answer(apex, &qname, qtype),
+            Place::Multicluster { apex, key } => self.multicluster_answer(apex, &qname, &key, qtype),
         }
+    }
+
+    /// A name in a multicluster zone, from the ServiceImports (Kubernetes multicluster DNS
+    /// specification, KEP-1645): their names only, no pod records; `dns-version` carries that
+    /// specification's schema version (section 1).
+    fn multicluster_answer(&self, apex: &Name, qname: &Name, key: &str, qtype: RecordType) -> Answer {
+        if key == "dns-version" {
+            return match qtype {
+                RecordType::TXT | RecordType::ANY => self.positive(vec![Record::from_rdata(
+                    qname.clone(),
+                    self.settings.ttls.record,
+                    RData::TXT(TXT::new(vec![MULTICLUSTER_SPEC_VERSION.to_owned()])),
+                )]),
+                _ => self.negative(apex, ResponseCode::NoError),
+            };
+        }
+        let Some(data) = self.multicluster.lookup(key) else {
+            return self.negative(apex, ResponseCode::NXDomain);
+        };
+        let mut answer = self.positive(Vec::new());
+        self.add_data_from(&self.multicluster, &mut answer, qname, &data, qtype, apex);
+        if answer.answers.is_empty() {
+            return self.negative(apex, ResponseCode::NoError);
+        }
+        answer
     }
 
     fn apex_answer(&self, apex: &Name, qname: &Name, qtype: RecordType) -> Answer {
@@ -377,6 +440,19 @@ impl Zones {
     /// Appends `data`'s records of `qtype` owned by `owner`; SRV targets' addresses go to the
     /// additional section (spec 2.3.1: they "should" be returned there).
     fn add_data(&self, answer: &mut Answer, owner: &Name, data: &NameData, qtype: RecordType, apex: &Name) {
+        self.add_data_from(&self.index, answer, owner, data, qtype, apex);
+    }
+
+    /// As [`Zones::add_data`], with SRV targets' addresses read from `index`.
+    fn add_data_from(
+        &self,
+        index: &Index,
+        answer: &mut Answer,
+        owner: &Name,
+        data: &NameData,
+        qtype: RecordType,
+        apex: &Name,
+    ) {
         let ttl = self.settings.ttls.record;
         let any = qtype == RecordType::ANY;
         if qtype == RecordType::A || any {
@@ -401,7 +477,7 @@ impl Zones {
                     continue;
                 }
                 seen_targets.push(&s.target);
-                if let Some(t) = self.index.lookup(&s.target) {
+                if let Some(t) = index.lookup(&s.target) {
                     answer
                         .additional
                         .extend(t.v4.iter().map(|ip| Record::from_rdata(target.clone(), ttl, RData::A(A(*ip)))));
@@ -415,9 +491,16 @@ impl Zones {
 
     fn reverse_answer(&self, apex: &Name, net: IpNet, qname: &Name, qtype: RecordType) -> Answer {
         let ttl = self.settings.ttls.record;
-        if let Some(ip) = ip_of_ptr_name(qname).filter(|ip| net.contains(ip))
-            && let Some(targets) = self.index.ptr(&ip)
-        {
+        // The cluster's own names first; an address only a ServiceImport has gets the multicluster
+        // name (the multicluster DNS specification asks PTR only where no cluster-local one exists).
+        let mc_zone = self.apexes.iter().find(|a| a.multicluster).map(|a| &a.name);
+        let claims =
+            ip_of_ptr_name(qname).filter(|ip| net.contains(ip)).and_then(|ip| match (self.index.ptr(&ip), mc_zone) {
+                (Some(t), _) => Some((t, &self.primary)),
+                (None, Some(zone)) => self.multicluster.ptr(&ip).map(|t| (t, zone)),
+                (None, None) => None,
+            });
+        if let Some((targets, zone)) = claims {
             if !matches!(qtype, RecordType::PTR | RecordType::ANY) {
                 return self.negative(apex, ResponseCode::NoError);
             }
@@ -431,14 +514,14 @@ impl Zones {
             let records = names
                 .into_iter()
                 .take(take)
-                .filter_map(|rel| under(rel, &self.primary))
+                .filter_map(|rel| under(rel, zone))
                 .map(|t| Record::from_rdata(qname.clone(), ttl, RData::PTR(PTR(t))))
                 .collect();
             return self.positive(records);
         }
         // A shorter reverse name above known addresses is an empty non-terminal.
         if let Some(sub) = net_of_reverse_zone(qname)
-            && self.index.has_addresses_under(&sub)
+            && (self.index.has_addresses_under(&sub) || self.multicluster.has_addresses_under(&sub))
         {
             return self.negative(apex, ResponseCode::NoError);
         }
@@ -516,6 +599,7 @@ mod tests {
             ptr,
             namespaces: vec![],
             zonal: false,
+            multicluster: vec![],
         }
     }
 

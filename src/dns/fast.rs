@@ -344,6 +344,7 @@ mod tests {
                 ptr: PtrMode::First,
                 namespaces: vec![],
                 zonal: false,
+                multicluster: vec![],
             },
         )
     }

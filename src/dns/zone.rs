@@ -87,6 +87,8 @@ pub struct ZoneSettings {
     pub namespaces: Vec<String>,
     /// Topology-pinned names are served (`<zone>.<pin|prefer>._zone.<svc>.<ns>.svc`).
     pub zonal: bool,
+    /// Multicluster zones (`clusterset.local`), served from their own names.
+    pub multicluster: Vec<Name>,
 }
 
 /// Parses one `zone` value: a CIDR (its covering reverse zones), a reverse zone name, or a forward

@@ -661,6 +661,87 @@ pub struct SliceInfo {
     pub changed_at: Option<i64>,
 }
 
+/// The label tying an EndpointSlice to a multicluster ServiceImport (KEP-1645, mcs-api).
+pub const MCS_SERVICE_LABEL: &str = "multicluster.kubernetes.io/service-name";
+/// The label naming the cluster a multicluster EndpointSlice's endpoints run in.
+pub const MCS_CLUSTER_LABEL: &str = "multicluster.kubernetes.io/source-cluster";
+
+impl SliceInfo {
+    /// The ServiceImport this slice carries endpoints of (label
+    /// `multicluster.kubernetes.io/service-name`), and the cluster they run in
+    /// (`multicluster.kubernetes.io/source-cluster`).
+    pub fn imported(&self) -> Option<(&str, Option<&str>)> {
+        let svc = self.labels.get(MCS_SERVICE_LABEL)?;
+        Some((svc, self.labels.get(MCS_CLUSTER_LABEL).map(String::as_str).filter(|c| !c.is_empty())))
+    }
+}
+
+/// What kind of ServiceImport (`spec.type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportKind {
+    /// `ClusterSetIP`: the name answers with `spec.ips`.
+    ClusterSetIp(Vec<IpAddr>),
+    /// `Headless`: the name answers with every ready endpoint in every cluster.
+    Headless,
+}
+
+/// A ServiceImport (`multicluster.x-k8s.io/v1alpha1`), as much as multicluster DNS needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceImportInfo {
+    /// Namespace and name (the Service's).
+    pub key: ObjectKey,
+    /// How the name answers.
+    pub kind: ImportKind,
+    /// `spec.ports`.
+    pub ports: Vec<ServicePort>,
+    /// Its labels (the `labels` option filters imports as it filters Services).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The API group, version and kind of ServiceImports.
+pub const SERVICE_IMPORT_GROUP: &str = "multicluster.x-k8s.io";
+/// See [`SERVICE_IMPORT_GROUP`].
+pub const SERVICE_IMPORT_VERSION: &str = "v1alpha1";
+
+impl ServiceImportInfo {
+    /// Converts a ServiceImport from its JSON form (there is no typed struct for this CRD).
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, ModelError> {
+        let meta = &v["metadata"];
+        let name = meta["name"].as_str().filter(|n| !n.is_empty()).ok_or(ModelError::NoName)?;
+        let namespace = meta["namespace"].as_str().filter(|n| !n.is_empty()).unwrap_or("default");
+        let spec = &v["spec"];
+        let kind = if spec["type"].as_str() == Some("Headless") {
+            ImportKind::Headless
+        } else {
+            let mut ips: Vec<IpAddr> =
+                spec["ips"].as_array().into_iter().flatten().filter_map(|ip| ip.as_str()?.parse().ok()).collect();
+            ips.sort();
+            ips.dedup();
+            ImportKind::ClusterSetIp(ips)
+        };
+        let ports = spec["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some(ServicePort {
+                    name: p["name"].as_str().filter(|n| !n.is_empty()).map(str::to_owned),
+                    port: port_u16(i32::try_from(p["port"].as_i64()?).ok()?)?,
+                    protocol: protocol(p["protocol"].as_str().map(str::to_owned).as_ref()),
+                    target_port: None,
+                })
+            })
+            .collect();
+        let labels = meta["labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect();
+        Ok(Self { key: ObjectKey::new(namespace, name), kind, ports, labels })
+    }
+}
+
 /// The EndpointSlice annotation holding the time of the change that produced it.
 pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 

@@ -17,13 +17,16 @@ use tokio::sync::oneshot;
 use super::records::endpoint_label;
 use super::{State, StatefulSetInfo};
 use crate::dns::names::valid_label;
-use crate::model::{Endpoint, ObjectKey, PodFacts, ServiceInfo, ServiceKind};
+use crate::model::{Endpoint, ImportKind, ObjectKey, PodFacts, ServiceInfo, ServiceKind};
 
-/// What is asked: a name relative to a forward zone, or the address of a reverse name.
+/// What is asked: a name relative to a forward or multicluster zone, or the address of a
+/// reverse name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Question {
     /// A zone-relative key (`web-0.nginx.default.svc`).
     Forward(String),
+    /// A key relative to a multicluster zone (`db-0.c1.db.ns.svc`).
+    Multicluster(String),
     /// The address a PTR name stands for.
     Reverse(IpAddr),
 }
@@ -136,6 +139,7 @@ impl State {
     pub fn explain(&self, question: &Question) -> Why {
         match question {
             Question::Forward(key) => self.explain_forward(key),
+            Question::Multicluster(key) => self.explain_multicluster(key),
             Question::Reverse(ip) => self.explain_reverse(*ip),
         }
     }
@@ -164,6 +168,109 @@ impl State {
             [.., "svc"] => Why::reason("no such name: names under svc have at most five labels"),
             _ => Why::reason("no such name: only the svc and pod subtrees and dns-version exist in the zone"),
         }
+    }
+
+    /// A name in a multicluster zone: the ServiceImports and the slices clusters export.
+    fn explain_multicluster(&self, key: &str) -> Why {
+        if key.is_empty() {
+            return Why::reason("the multicluster zone apex: SOA and NS");
+        }
+        if key == "dns-version" {
+            return Why::reason("the multicluster DNS specification's version (1.0.0)");
+        }
+        let labels: Vec<&str> = key.split('.').collect();
+        match labels.as_slice() {
+            ["svc"] => Why::reason("an empty non-terminal above every ServiceImport (NODATA)"),
+            [ns, "svc"] => self.in_namespace(ns, |st| {
+                if st.imports.keys().any(|k| &*k.namespace == *ns) {
+                    Why::reason(format!("an empty non-terminal: namespace {ns} has ServiceImports (NODATA)"))
+                } else {
+                    Why::reason(format!("no ServiceImport in namespace {ns} (NXDOMAIN)"))
+                }
+            }),
+            [svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_import(ns, svc, None, None)),
+            [port, proto, svc, ns, "svc"] if port.starts_with('_') && proto.starts_with('_') => {
+                self.in_namespace(ns, |st| {
+                    let why = st.explain_import(ns, svc, None, None);
+                    Why { reason: format!("SRV {port}.{proto}: the named port of the import; {}", why.reason), ..why }
+                })
+            }
+            [cluster, svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_import(ns, svc, Some(cluster), None)),
+            [label, cluster, svc, ns, "svc"] => {
+                self.in_namespace(ns, |st| st.explain_import(ns, svc, Some(cluster), Some(label)))
+            }
+            _ => Why::reason("no such name: a multicluster zone holds <svc>.<ns>.svc names and dns-version"),
+        }
+    }
+
+    /// ServiceImport `svc`, narrowed to one cluster and one endpoint name when asked.
+    fn explain_import(&self, ns: &str, svc: &str, cluster: Option<&str>, label: Option<&str>) -> Why {
+        let key = ObjectKey::new(ns, svc);
+        let Some(imp) = self.imports.get(&key) else {
+            return Why::reason(format!("no ServiceImport {svc} in namespace {ns}: NXDOMAIN"));
+        };
+        let mut objects = vec![ObjectRef::new("ServiceImport", &key)];
+        let mut endpoints = Vec::new();
+        for name in self.slices_by_import.get(&key).into_iter().flatten() {
+            let slice_key = ObjectKey::new(key.namespace.clone(), name.clone());
+            let Some(slice) = self.slices.get(&slice_key) else { continue };
+            let from = slice.imported().and_then(|(_, c)| c).map(str::to_owned);
+            if cluster.is_some_and(|c| from.as_deref().is_none_or(|f| !f.eq_ignore_ascii_case(c))) {
+                continue;
+            }
+            objects.push(ObjectRef::new("EndpointSlice", &slice_key));
+            for ep in &slice.endpoints {
+                let (name, rank) = endpoint_label(ep, &self.opts.records);
+                if label.is_some_and(|l| !l.eq_ignore_ascii_case(&name)) {
+                    continue;
+                }
+                endpoints.push(EndpointWhy {
+                    ip: ep.ip.to_string(),
+                    rule: if rank == 0 { "hostname" } else { "dashed IP" },
+                    label: match &from {
+                        Some(c) => format!("{name}.{c}"),
+                        None => format!("{name} (no multicluster.kubernetes.io/source-cluster label: no own name)"),
+                    },
+                    published: ep.ready,
+                    named: ep.ready && from.is_some(),
+                    state: if ep.ready { "ready" } else { "not ready (conditions.ready false)" }.to_owned(),
+                    pod: ep.pod_name.clone(),
+                });
+            }
+        }
+        let ready = endpoints.iter().filter(|e| e.published).count();
+        let reason = match (&imp.kind, cluster, label) {
+            (ImportKind::ClusterSetIp(_), Some(_), _) => {
+                format!("ServiceImport {svc} is ClusterSetIP: no per-cluster names (NXDOMAIN)")
+            }
+            (ImportKind::ClusterSetIp(ips), None, _) if ips.is_empty() => {
+                format!("ClusterSetIP ServiceImport {svc} without spec.ips: NXDOMAIN")
+            }
+            (ImportKind::ClusterSetIp(ips), None, _) => {
+                let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+                format!("ClusterSetIP ServiceImport {svc}: its spec.ips {}; SRV: its ports", ips.join(", "))
+            }
+            (ImportKind::Headless, None, _) if ready == 0 => {
+                format!("Headless ServiceImport {svc} has no ready endpoint in any cluster: NXDOMAIN")
+            }
+            (ImportKind::Headless, None, _) => {
+                format!("Headless ServiceImport {svc}: the {ready} ready endpoints of every cluster; SRV: their ports")
+            }
+            (ImportKind::Headless, Some(c), None) if ready == 0 => {
+                format!("no ready endpoint of ServiceImport {svc} from cluster {c}: NXDOMAIN")
+            }
+            (ImportKind::Headless, Some(c), None) => format!(
+                "cluster {c} of Headless ServiceImport {svc}: an empty non-terminal above its endpoint names (NODATA; \
+                 the specification gives it no records)"
+            ),
+            (ImportKind::Headless, Some(c), Some(l)) if ready == 0 => {
+                format!("no ready endpoint {l} of ServiceImport {svc} from cluster {c}: NXDOMAIN")
+            }
+            (ImportKind::Headless, Some(c), Some(l)) => {
+                format!("endpoint {l} of Headless ServiceImport {svc} from cluster {c}: its address")
+            }
+        };
+        Why { reason, objects, endpoints, expected_by: None, names_changed_s_ago: None }
     }
 
     /// Runs `explain` when `ns` is served; otherwise only says so.
@@ -460,10 +567,17 @@ impl State {
     }
 
     fn explain_reverse(&self, ip: IpAddr) -> Why {
-        let Some(targets) = self.index.ptr(&ip) else {
-            return Why::reason(format!(
-                "no served name has the address {ip}: NXDOMAIN (NODATA above known addresses)"
-            ));
+        // A cluster's own names first; a multicluster zone's names when it has none (as answered).
+        let (targets, kind, zone) = match self.index.ptr(&ip) {
+            Some(t) => (t, "Service", ""),
+            None => match self.multicluster.as_ref().and_then(|mc| mc.ptr(&ip)) {
+                Some(t) => (t, "ServiceImport", " in the multicluster zone"),
+                None => {
+                    return Why::reason(format!(
+                        "no served name has the address {ip}: NXDOMAIN (NODATA above known addresses)"
+                    ));
+                }
+            },
         };
         let mut objects = Vec::new();
         let mut names = Vec::new();
@@ -471,13 +585,14 @@ impl State {
             let rule = match rank {
                 0 => "a headless endpoint's hostname",
                 1 => "an endpoint name",
+                _ if kind == "ServiceImport" => "a ServiceImport's ClusterSetIP",
                 _ => "a Service's cluster IP",
             };
-            names.push(format!("{name} ({rule})"));
+            names.push(format!("{name}{zone} ({rule})"));
             // `<...>.<svc>.<ns>.svc`: the claiming Service.
             let parts: Vec<&str> = name.split('.').collect();
             if let [.., svc, ns, "svc"] = parts.as_slice() {
-                let r = ObjectRef { kind: "Service", namespace: (*ns).to_owned(), name: (*svc).to_owned() };
+                let r = ObjectRef { kind, namespace: (*ns).to_owned(), name: (*svc).to_owned() };
                 if !objects.contains(&r) {
                     objects.push(r);
                 }

@@ -20,8 +20,8 @@ use crate::health::Health;
 use crate::index::{Index, Owner};
 use crate::model::selector::LabelFilter;
 use crate::model::{
-    Endpoint, NamespaceInfo, NodeInfo, ObjectKey, PodFacts, PodInfo, PodShape, ServiceInfo, ServiceKind, SliceInfo,
-    StatefulSetInfo,
+    Endpoint, NamespaceInfo, NodeInfo, ObjectKey, PodFacts, PodInfo, PodShape, ServiceImportInfo, ServiceInfo,
+    ServiceKind, SliceInfo, StatefulSetInfo,
 };
 use records::{RecordOptions, pod_records, service_records};
 
@@ -74,6 +74,8 @@ pub enum SourceEvent {
     StatefulSet(Change<StatefulSetInfo>),
     /// A Node changed (for its topology zone, with the `zonal` option in `pods` mode).
     Node(Change<NodeInfo>),
+    /// A ServiceImport changed (multicluster zones).
+    ServiceImport(Change<ServiceImportInfo>),
 }
 
 /// The object kinds, as named in logs and health reports.
@@ -88,6 +90,8 @@ pub const KIND_NAMESPACES: &str = "namespaces";
 pub const KIND_STATEFULSETS: &str = "statefulsets";
 /// See [`KIND_SERVICES`].
 pub const KIND_NODES: &str = "nodes";
+/// See [`KIND_SERVICES`].
+pub const KIND_SERVICE_IMPORTS: &str = "serviceimports";
 
 /// Which kinds are watched, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +109,9 @@ pub struct Watches {
     /// Nodes (metadata only): their topology zones, for the `zonal` option in `pods` mode.
     /// Optional as StatefulSets are: without them zone-pinned names see no zone.
     pub nodes: bool,
+    /// ServiceImports (`multicluster.x-k8s.io`), for multicluster zones. Optional: a cluster
+    /// without the CRD (404) has no imports.
+    pub imports: bool,
 }
 
 impl Watches {
@@ -117,6 +124,9 @@ impl Watches {
         }
         if self.nodes {
             v.push(KIND_NODES);
+        }
+        if self.imports {
+            v.push(KIND_SERVICE_IMPORTS);
         }
         v
     }
@@ -165,6 +175,7 @@ impl ReconcileOptions {
                 namespaces: false,
                 statefulsets: true,
                 nodes: false,
+                imports: false,
             },
             records: RecordOptions::default(),
             namespaces: Vec::new(),
@@ -219,6 +230,14 @@ pub struct State {
     nodes: HashMap<Arc<str>, Option<Arc<str>>>,
     /// Each pod's node (`zonal` option only: nothing is held without it).
     pod_nodes: HashMap<ObjectKey, Arc<str>>,
+    /// ServiceImports, for the multicluster zones.
+    imports: HashMap<ObjectKey, ServiceImportInfo>,
+    /// Multicluster EndpointSlice names per ServiceImport.
+    slices_by_import: HashMap<ObjectKey, BTreeSet<Arc<str>>>,
+    /// ServiceImports whose names must be recomputed at the next flush.
+    dirty_imports: BTreeSet<ObjectKey>,
+    /// The names of the multicluster zones (None: none is served).
+    multicluster: Option<Arc<Index>>,
     /// Change times (Unix ms) of the events that dirtied each Service, with the endpoint source,
     /// for the programming-latency metric. Only live events count, not (re)lists.
     triggers: HashMap<ObjectKey, (i64, &'static str)>,
@@ -255,6 +274,10 @@ impl State {
             gaps: HashMap::new(),
             nodes: HashMap::new(),
             pod_nodes: HashMap::new(),
+            imports: HashMap::new(),
+            slices_by_import: HashMap::new(),
+            dirty_imports: BTreeSet::new(),
+            multicluster: None,
             triggers: HashMap::new(),
             live: false,
             listing: HashMap::new(),
@@ -296,6 +319,8 @@ impl State {
         if self.opts.namespace_labels.is_none() {
             return; // what is served in it does not depend on the Namespace object
         }
+        let imports: Vec<ObjectKey> = self.imports.keys().filter(|k| *k.namespace == *namespace).cloned().collect();
+        self.dirty_imports.extend(imports);
         let svcs: Vec<ObjectKey> = self.services.keys().filter(|k| *k.namespace == *namespace).cloned().collect();
         self.dirty.extend(svcs);
         let sets: Vec<ObjectKey> = self.statefulsets.keys().filter(|k| *k.namespace == *namespace).cloned().collect();
@@ -353,6 +378,15 @@ impl State {
                 |n| n.key.clone(),
                 |st| st.nodes.keys().map(|n| ObjectKey::new("", n.clone())).collect(),
             ),
+            SourceEvent::ServiceImport(_) if !self.opts.watches.imports => {}
+            SourceEvent::ServiceImport(c) => self.change(
+                KIND_SERVICE_IMPORTS,
+                c,
+                Self::apply_import,
+                Self::delete_import,
+                |i| i.key.clone(),
+                |st| st.imports.keys().cloned().collect(),
+            ),
             SourceEvent::StatefulSet(_) if !self.opts.watches.statefulsets => {}
             SourceEvent::StatefulSet(c) => self.change(
                 KIND_STATEFULSETS,
@@ -362,6 +396,54 @@ impl State {
                 |s| s.key.clone(),
                 |st| st.statefulsets.keys().cloned().collect(),
             ),
+        }
+    }
+
+    /// Publishes the multicluster names into `index` (the names of the multicluster zones).
+    pub fn with_multicluster(mut self, index: Arc<Index>) -> Self {
+        self.multicluster = Some(index);
+        self
+    }
+
+    fn apply_import(&mut self, imp: ServiceImportInfo) {
+        if self.imports.get(&imp.key) == Some(&imp) {
+            return;
+        }
+        self.dirty_imports.insert(imp.key.clone());
+        self.imports.insert(imp.key.clone(), imp);
+    }
+
+    fn delete_import(&mut self, key: &ObjectKey) {
+        if self.imports.remove(key).is_some() {
+            self.dirty_imports.insert(key.clone());
+        }
+    }
+
+    /// The ServiceImport a multicluster slice carries endpoints of.
+    fn slice_import(slice: &SliceInfo) -> Option<ObjectKey> {
+        slice.imported().map(|(svc, _)| ObjectKey::new(slice.key.namespace.clone(), svc))
+    }
+
+    /// Publishes (or withdraws) the multicluster names of ServiceImport `key`.
+    fn recompute_import(&mut self, key: &ObjectKey) -> bool {
+        let Some(mc) = self.multicluster.clone() else { return false };
+        let owner = Owner::Service(key.clone());
+        match self.imports.get(key) {
+            Some(imp) if self.visible(&key.namespace) => {
+                let mut endpoints = Vec::new();
+                for name in self.slices_by_import.get(key).into_iter().flatten() {
+                    if let Some(slice) = self.slices.get(&ObjectKey::new(key.namespace.clone(), name.clone())) {
+                        let cluster: Option<Arc<str>> = slice.imported().and_then(|(_, c)| c).map(Arc::from);
+                        endpoints.extend(slice.endpoints.iter().map(|e| (cluster.clone(), e.clone())));
+                    }
+                }
+                let (published, skipped) = records::import_records(imp, &endpoints, &self.opts.records);
+                for _ in 0..skipped.0 {
+                    mc.count_skipped();
+                }
+                mc.publish(&owner, published)
+            }
+            _ => mc.withdraw(&owner),
         }
     }
 
@@ -564,11 +646,19 @@ impl State {
             self.recompute_set(&key);
             self.refresh_gaps(&key);
         }
+        for key in std::mem::take(&mut self.dirty_imports) {
+            if self.recompute_import(&key) {
+                changed += 1;
+            }
+        }
         if changed > 0 {
             debug!(services = changed, serial = self.index.serial(), "published changes");
         }
         if !self.index.is_synced() && self.opts.watches.kinds().iter().all(|k| self.synced.contains(k)) {
             self.index.set_synced(true);
+            if let Some(mc) = &self.multicluster {
+                mc.set_synced(true);
+            }
             info!(names = self.index.len(), services = self.services.len(), "first full sync complete; answering");
         }
     }
@@ -786,6 +876,16 @@ impl State {
         if self.slices.get(&key) == Some(&slice) {
             return;
         }
+        if let Some(old) = self.slices.get(&key).and_then(Self::slice_import) {
+            if let Some(set) = self.slices_by_import.get_mut(&old) {
+                set.remove(&key.name);
+            }
+            self.dirty_imports.insert(old);
+        }
+        if let Some(imp) = Self::slice_import(&slice) {
+            self.slices_by_import.entry(imp.clone()).or_default().insert(key.name.clone());
+            self.dirty_imports.insert(imp);
+        }
         if let Some(old) = self.slices.get(&key).and_then(Self::slice_owner) {
             if let Some(set) = self.slices_by_service.get_mut(&old) {
                 set.remove(&key.name);
@@ -806,7 +906,17 @@ impl State {
     }
 
     fn delete_slice(&mut self, key: &ObjectKey) {
-        if let Some(old) = self.slices.remove(key)
+        let old = self.slices.remove(key);
+        if let Some(imp) = old.as_ref().and_then(Self::slice_import) {
+            if let Some(set) = self.slices_by_import.get_mut(&imp) {
+                set.remove(&key.name);
+                if set.is_empty() {
+                    self.slices_by_import.remove(&imp);
+                }
+            }
+            self.dirty_imports.insert(imp);
+        }
+        if let Some(old) = old
             && let Some(owner) = Self::slice_owner(&old)
         {
             if let Some(set) = self.slices_by_service.get_mut(&owner) {

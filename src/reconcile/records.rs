@@ -14,7 +14,7 @@ use tracing::warn;
 
 use crate::dns::names::{MAX_NAME, dashed_ip, valid_label};
 use crate::index::{NameData, PtrEntry, Published, SrvData};
-use crate::model::{Endpoint, PodFacts, ServiceInfo, ServiceKind};
+use crate::model::{Endpoint, ImportKind, PodFacts, ServiceImportInfo, ServiceInfo, ServiceKind};
 
 /// Which Services get `<endpoint>.<svc>.<ns>.svc` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
@@ -233,6 +233,112 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
             if opts.zonal {
                 push_zone_names(&mut out, per_zone, &base, opts, &mut skipped);
             }
+        }
+    }
+    out.ptrs.sort();
+    out.ptrs.dedup();
+    (out, skipped)
+}
+
+/// The names a ServiceImport publishes in a multicluster zone (the Kubernetes multicluster DNS
+/// specification, KEP-1645 / mcs-api, section 2), relative to that zone:
+///
+/// - ClusterSetIP: `<svc>.<ns>.svc` A/AAAA with `spec.ips`, SRV for every port and
+///   `_<port>._<proto>.<svc>.<ns>.svc` for named ones, targeting the Service name (2.3);
+/// - Headless: `<svc>.<ns>.svc` with every ready endpoint of every cluster (none: nothing, so
+///   NXDOMAIN), `<hostname>.<clusterid>.<svc>.<ns>.svc` per endpoint (its hostname, else its
+///   dashed IP, as in the cluster zone), SRV targeting those names (2.4), and
+///   `<clusterid>.<svc>.<ns>.svc` as an empty non-terminal (no records of its own, as 2.4.4 wants,
+///   but NODATA rather than NXDOMAIN: RFC 8020, or QNAME-minimising resolvers would never reach
+///   the names below it);
+/// - PTR claims for those addresses.
+///
+/// `endpoints` pairs each endpoint with its source cluster.
+pub fn import_records(
+    imp: &ServiceImportInfo,
+    endpoints: &[(Option<Arc<str>>, Endpoint)],
+    opts: &RecordOptions,
+) -> (Published, Skipped) {
+    let (ns, name) = (&imp.key.namespace, &imp.key.name);
+    let mut skipped = Skipped::default();
+    if !valid_label(name) || !valid_label(ns) {
+        return (Published::default(), Skipped(1));
+    }
+    let base: Arc<str> = format!("{name}.{ns}.svc").into();
+    if !fits(&base, opts) {
+        return (Published::default(), Skipped(1));
+    }
+    let mut out = Published::default();
+    match &imp.kind {
+        ImportKind::ClusterSetIp(ips) => {
+            if ips.is_empty() {
+                return (out, skipped);
+            }
+            let mut data = addresses(ips.iter().copied());
+            let mut bare_srv = Vec::new();
+            let mut per_port: BTreeMap<String, Vec<SrvData>> = BTreeMap::new();
+            for p in &imp.ports {
+                let record = SrvData { priority: 0, weight: 0, port: p.port, target: base.clone() };
+                bare_srv.push(record.clone());
+                if let Some(port_name) = p.name.as_deref().filter(|n| valid_label(n)) {
+                    per_port.entry(format!("_{port_name}._{}.{base}", p.protocol)).or_default().push(record);
+                }
+            }
+            finish_srv(&mut bare_srv);
+            data.srv = bare_srv.into();
+            if opts.ptr {
+                out.ptrs.extend(ips.iter().map(|ip| PtrEntry { ip: *ip, rank: 2, name: base.clone() }));
+            }
+            out.names.push((base.clone(), data));
+            push_srv_names(&mut out, per_port, &base, opts, &mut skipped);
+        }
+        ImportKind::Headless => {
+            let ready: Vec<&(Option<Arc<str>>, Endpoint)> = endpoints.iter().filter(|(_, e)| e.ready).collect();
+            if ready.is_empty() || opts.noendpoints {
+                return (out, skipped);
+            }
+            let mut all = Vec::new();
+            let mut per_name: BTreeMap<String, (Arc<str>, Vec<IpAddr>)> = BTreeMap::new();
+            let mut clusters = BTreeSet::new();
+            let mut bare_srv: BTreeSet<SrvData> = BTreeSet::new();
+            let mut per_port: BTreeMap<String, Vec<SrvData>> = BTreeMap::new();
+            for (cluster, ep) in ready {
+                all.push(ep.ip);
+                let Some(cluster) = cluster.as_deref().filter(|c| valid_label(c)) else { continue };
+                let (label, rank) = endpoint_label(ep, opts);
+                let full = format!("{label}.{cluster}.{base}");
+                if !valid_label(&label) || !fits(&full, opts) {
+                    skipped.0 += 1;
+                    continue;
+                }
+                clusters.insert(format!("{cluster}.{base}"));
+                let entry = per_name.entry(full).or_insert_with_key(|full| (full.as_str().into(), Vec::new()));
+                entry.1.push(ep.ip);
+                let full = entry.0.clone();
+                if opts.ptr {
+                    out.ptrs.push(PtrEntry { ip: ep.ip, rank, name: full.clone() });
+                }
+                for p in &ep.ports {
+                    let record = SrvData { priority: 0, weight: 0, port: p.port, target: full.clone() };
+                    bare_srv.insert(record.clone());
+                    if let Some(port_name) = p.name.as_deref().filter(|n| valid_label(n)) {
+                        let list = per_port.entry(format!("_{port_name}._{}.{base}", p.protocol)).or_default();
+                        if !list.contains(&record) {
+                            list.push(record);
+                        }
+                    }
+                }
+            }
+            let mut data = addresses(all);
+            let mut bare_srv: Vec<SrvData> = bare_srv.into_iter().collect();
+            finish_srv(&mut bare_srv);
+            data.srv = bare_srv.into();
+            out.names.push((base.clone(), data));
+            for (_, (full, ips)) in per_name {
+                out.names.push((full, addresses(ips)));
+            }
+            out.names.extend(clusters.into_iter().map(|c| (c.into(), NameData::default())));
+            push_srv_names(&mut out, per_port, &base, opts, &mut skipped);
         }
     }
     out.ptrs.sort();

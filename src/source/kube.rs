@@ -31,9 +31,13 @@ use super::SourceError;
 use crate::health::Health;
 use crate::metrics::{KindLabels, WatchEventLabels, metrics};
 use crate::model::selector::LabelFilter;
-use crate::model::{ModelError, NamespaceInfo, NodeInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo, StatefulSetInfo};
+use crate::model::{
+    ModelError, NamespaceInfo, NodeInfo, ObjectKey, PodInfo, SERVICE_IMPORT_GROUP, SERVICE_IMPORT_VERSION,
+    ServiceImportInfo, ServiceInfo, SliceInfo, StatefulSetInfo,
+};
 use crate::reconcile::{
-    Change, KIND_NAMESPACES, KIND_NODES, KIND_PODS, KIND_SERVICES, KIND_SLICES, KIND_STATEFULSETS, SourceEvent, Watches,
+    Change, KIND_NAMESPACES, KIND_NODES, KIND_PODS, KIND_SERVICE_IMPORTS, KIND_SERVICES, KIND_SLICES,
+    KIND_STATEFULSETS, SourceEvent, Watches,
 };
 
 /// Builds a client from `kubeconfig`, or else from `KUBECONFIG`, `~/.kube/config` or the
@@ -54,8 +58,9 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, SourceError> {
 }
 
 /// Starts the watches the configuration needs: Services always; Pods, EndpointSlices and
-/// Namespaces as `watches` says. The `labels` selector is applied server-side to Services and
-/// EndpointSlices (which inherit their Service's labels), as CoreDNS's `labels` option does.
+/// Namespaces as `watches` says. The `labels` selector is applied server-side to Services,
+/// EndpointSlices (which inherit their Service's labels) and ServiceImports, as CoreDNS's `labels`
+/// option does.
 /// Each watched kind is also probed (a one-item list, and a short watch while the watch is
 /// failing): with `stale_after` at a third of that period, so that `/readyz` can tell a quiet
 /// cluster from an unreachable API; without it every 10 s and only while the watch is failing.
@@ -170,6 +175,23 @@ pub fn spawn(
             .instrument(info_span!("watch", kind = KIND_STATEFULSETS)),
         ));
     }
+    if watches.imports {
+        // ServiceImport is a CRD (mcs-api): no typed struct, read as a dynamic object.
+        let api = Api::<kube::api::DynamicObject>::all_with(client.clone(), &service_imports());
+        tasks.push(tokio::spawn(
+            follow(
+                watcher::watcher(api, filtered()),
+                KIND_SERVICE_IMPORTS,
+                |o: &kube::api::DynamicObject| {
+                    ServiceImportInfo::from_json(&serde_json::to_value(o).unwrap_or_default())
+                },
+                SourceEvent::ServiceImport,
+                tx.clone(),
+                health.clone(),
+            )
+            .instrument(info_span!("watch", kind = KIND_SERVICE_IMPORTS)),
+        ));
+    }
     if watches.nodes {
         // A node's zone label is all it is read for: metadata only.
         tasks.push(tokio::spawn(
@@ -282,6 +304,22 @@ impl ApiLookup {
     }
 }
 
+impl ApiLookup {
+    /// A ServiceImport (a CRD: read as a dynamic object).
+    async fn import(&self, namespace: &str, name: &str) -> Option<serde_json::Value> {
+        let api = Api::<kube::api::DynamicObject>::namespaced_with(self.client.clone(), namespace, &service_imports());
+        let params = ListParams::default().fields(&format!("metadata.name={name}")).limit(1);
+        let list = tokio::time::timeout(Duration::from_secs(5), api.list(&params)).await.ok()?.ok()?;
+        list.items.into_iter().next().and_then(|o| serde_json::to_value(o).ok())
+    }
+}
+
+/// The ServiceImport resource (mcs-api's CRD has no typed struct).
+fn service_imports() -> kube::api::ApiResource {
+    let gvk = kube::api::GroupVersionKind::gvk(SERVICE_IMPORT_GROUP, SERVICE_IMPORT_VERSION, "ServiceImport");
+    kube::api::ApiResource::from_gvk_with_plural(&gvk, "serviceimports")
+}
+
 impl super::Lookup for ApiLookup {
     fn object<'a>(
         &'a self,
@@ -295,6 +333,7 @@ impl super::Lookup for ApiLookup {
                 "Service" => self.one::<Service>(namespace, name).await,
                 "EndpointSlice" => self.one::<EndpointSlice>(namespace, name).await,
                 "StatefulSet" => self.one::<StatefulSet>(namespace, name).await,
+                "ServiceImport" => self.import(namespace, name).await,
                 _ => None,
             }
         })
@@ -308,12 +347,20 @@ fn namespace_of_meta(ns: &kube::core::PartialObjectMeta<Namespace>) -> Result<Na
 
 /// Whether a watch error is the API's `403 Forbidden` (RBAC does not allow the verb).
 fn forbidden(error: &watcher::Error) -> bool {
+    status_of(error) == Some(403)
+}
+
+/// The HTTP status the API answered a watcher's request with, if it answered one.
+fn status_of(error: &watcher::Error) -> Option<u16> {
     match error {
         watcher::Error::InitialListFailed(e) | watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
-            matches!(e, kube::Error::Api(s) if s.code == 403)
+            match e {
+                kube::Error::Api(s) => Some(s.code),
+                _ => None,
+            }
         }
-        watcher::Error::WatchError(s) => s.code == 403,
-        _ => false,
+        watcher::Error::WatchError(s) => Some(s.code),
+        _ => None,
     }
 }
 
@@ -412,6 +459,14 @@ async fn follow<K, T>(
                         told_forbidden = true;
                     } else {
                         debug!(%error, "watch still forbidden; retrying");
+                    }
+                } else if status_of(&error) == Some(404) {
+                    // A CRD that is not installed (ServiceImport): said once, quietly retried.
+                    if !told_forbidden {
+                        warn!(%error, "the API does not serve {kind} (is its CRD installed?): none until it does; retrying");
+                        told_forbidden = true;
+                    } else {
+                        debug!(%error, "{kind} still not served; retrying");
                     }
                 } else {
                     warn!(%error, "watch error; retrying");

@@ -29,9 +29,12 @@ use tracing::{debug, info, warn};
 use super::SourceError;
 use crate::metrics::{WatchEventLabels, metrics};
 use crate::model::selector::LabelFilter;
-use crate::model::{NamespaceInfo, NodeInfo, ObjectKey, PodInfo, ServiceInfo, SliceInfo, StatefulSetInfo};
+use crate::model::{
+    NamespaceInfo, NodeInfo, ObjectKey, PodInfo, ServiceImportInfo, ServiceInfo, SliceInfo, StatefulSetInfo,
+};
 use crate::reconcile::{
-    Change, KIND_NAMESPACES, KIND_NODES, KIND_PODS, KIND_SERVICES, KIND_SLICES, KIND_STATEFULSETS, SourceEvent,
+    Change, KIND_NAMESPACES, KIND_NODES, KIND_PODS, KIND_SERVICE_IMPORTS, KIND_SERVICES, KIND_SLICES,
+    KIND_STATEFULSETS, SourceEvent,
 };
 
 /// One document that could not be used, with where it is.
@@ -63,6 +66,8 @@ pub struct Loaded {
     pub statefulsets: Vec<StatefulSetInfo>,
     /// Nodes (their topology zones).
     pub nodes: Vec<NodeInfo>,
+    /// ServiceImports (multicluster).
+    pub imports: Vec<ServiceImportInfo>,
     /// Documents that were skipped, and why.
     pub errors: Vec<ManifestError>,
     /// Objects a file held at its last read that this read lacks, while the file has a bad
@@ -130,6 +135,7 @@ impl Loaded {
         self.namespaces.extend(other.namespaces);
         self.statefulsets.extend(other.statefulsets);
         self.nodes.extend(other.nodes);
+        self.imports.extend(other.imports);
         self.errors.extend(other.errors);
         self.kept.services.extend(other.kept.services);
         self.kept.pods.extend(other.kept.pods);
@@ -364,6 +370,9 @@ fn add_object(loaded: &mut Loaded, value: Value) -> Result<(), String> {
             let s: EndpointSlice = serde_json::from_value(value).map_err(|e| format!("bad EndpointSlice: {e}"))?;
             loaded.slices.push(SliceInfo::from_k8s(&s).map_err(|e| format!("bad EndpointSlice: {e}"))?);
         }
+        "ServiceImport" => {
+            loaded.imports.push(ServiceImportInfo::from_json(&value).map_err(|e| format!("bad ServiceImport: {e}"))?);
+        }
         "Node" => {
             let n: k8s_openapi::api::core::v1::Node =
                 serde_json::from_value(value).map_err(|e| format!("bad Node: {e}"))?;
@@ -390,8 +399,7 @@ fn add_object(loaded: &mut Loaded, value: Value) -> Result<(), String> {
     if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
 }
 
-/// Loads `path`, sends the result, logs bad documents.
-/// Loads `path`, applies the `labels` selector to Services and EndpointSlices (the API server
+/// Loads `path`, applies the `labels` selector to Services, EndpointSlices and ServiceImports (the API server
 /// would do it for a cluster), sends the result and logs bad documents.
 async fn reload(
     path: &Path,
@@ -425,7 +433,7 @@ async fn reload(
         kept = loaded.kept.len(),
         "manifests loaded"
     );
-    let Loaded { mut services, pods, mut slices, mut namespaces, statefulsets, nodes, kept, .. } = loaded;
+    let Loaded { mut services, pods, mut slices, mut namespaces, statefulsets, nodes, mut imports, kept, .. } = loaded;
     // A cluster has a Namespace for everything that lives in one; a folder of manifests seldom
     // spells them out. Every namespace an object lives in exists, without labels unless a
     // Namespace document gives them.
@@ -446,17 +454,21 @@ async fn reload(
     if let Some(f) = labels {
         services.retain(|s| f.matches(&s.labels));
         slices.retain(|s| f.matches(&s.labels));
+        imports.retain(|s| f.matches(&s.labels));
     }
     let sent = send_list(tx, namespaces, kept.namespaces, SourceEvent::Namespace).await
         && send_list(tx, services, kept.services, SourceEvent::Service).await
         && send_list(tx, pods, kept.pods, SourceEvent::Pod).await
         && send_list(tx, slices, kept.slices, SourceEvent::Slice).await
         && send_list(tx, statefulsets, kept.statefulsets, SourceEvent::StatefulSet).await
-        && send_list(tx, nodes, Vec::new(), SourceEvent::Node).await;
+        && send_list(tx, nodes, Vec::new(), SourceEvent::Node).await
+        && send_list(tx, imports, Vec::new(), SourceEvent::ServiceImport).await;
     if !sent {
         return false;
     }
-    for kind in [KIND_NAMESPACES, KIND_SERVICES, KIND_PODS, KIND_SLICES, KIND_STATEFULSETS, KIND_NODES] {
+    for kind in
+        [KIND_NAMESPACES, KIND_SERVICES, KIND_PODS, KIND_SLICES, KIND_STATEFULSETS, KIND_NODES, KIND_SERVICE_IMPORTS]
+    {
         metrics().watch_events.get_or_create(&WatchEventLabels { kind, event: "list" }).inc();
     }
     true

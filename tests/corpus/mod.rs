@@ -160,6 +160,7 @@ impl Fixture {
                 ptr: PtrMode::First,
                 namespaces: vec![],
                 zonal: false,
+                multicluster: vec![],
             },
         );
         Fixture { general: Responder::new(zones.clone()), zones, src: SRC.parse().unwrap() }

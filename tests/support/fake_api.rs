@@ -371,6 +371,9 @@ enum Kind {
     StatefulSet,
     /// Cluster-scoped, as Namespace.
     Node,
+    /// The mcs-api CRD (`multicluster.x-k8s.io/v1alpha1`); `fail_kind("ServiceImport", Some(404))`
+    /// is a cluster without the CRD (its discovery answers 404 too).
+    ServiceImport,
 }
 
 impl Kind {
@@ -382,6 +385,7 @@ impl Kind {
             "Namespace" => Some(Kind::Namespace),
             "StatefulSet" => Some(Kind::StatefulSet),
             "Node" => Some(Kind::Node),
+            "ServiceImport" => Some(Kind::ServiceImport),
             _ => None,
         }
     }
@@ -400,6 +404,7 @@ impl Kind {
             Kind::Namespace => "Namespace",
             Kind::StatefulSet => "StatefulSet",
             Kind::Node => "Node",
+            Kind::ServiceImport => "ServiceImport",
         }
     }
 
@@ -411,6 +416,7 @@ impl Kind {
             Kind::Namespace => "namespaces",
             Kind::StatefulSet => "statefulsets",
             Kind::Node => "nodes",
+            Kind::ServiceImport => "serviceimports",
         }
     }
 
@@ -419,6 +425,7 @@ impl Kind {
             Kind::Pod | Kind::Service | Kind::Namespace | Kind::Node => "v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::StatefulSet => "apps/v1",
+            Kind::ServiceImport => "multicluster.x-k8s.io/v1alpha1",
         }
     }
 
@@ -427,13 +434,30 @@ impl Kind {
             Kind::Pod | Kind::Service | Kind::Namespace | Kind::Node => "",
             Kind::EndpointSlice => "discovery.k8s.io",
             Kind::StatefulSet => "apps",
+            Kind::ServiceImport => "multicluster.x-k8s.io",
         }
     }
 
+    const ALL: [Kind; 7] = [
+        Kind::Pod,
+        Kind::Service,
+        Kind::EndpointSlice,
+        Kind::Namespace,
+        Kind::StatefulSet,
+        Kind::Node,
+        Kind::ServiceImport,
+    ];
+
+    fn version(self) -> &'static str {
+        self.api_version().rsplit('/').next().unwrap_or("v1")
+    }
+
+    fn namespaced(self) -> bool {
+        !matches!(self, Kind::Namespace | Kind::Node)
+    }
+
     fn from_group_plural(group: &str, plural: &str) -> Option<Kind> {
-        [Kind::Pod, Kind::Service, Kind::EndpointSlice, Kind::Namespace, Kind::StatefulSet, Kind::Node]
-            .into_iter()
-            .find(|k| k.group() == group && k.plural() == plural)
+        Kind::ALL.into_iter().find(|k| k.group() == group && k.plural() == plural)
     }
 }
 
@@ -990,6 +1014,9 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             }),
         );
     }
+    if let Some(body) = discovery(path, &inner) {
+        return body;
+    }
     let Some(route) = parse_path(path) else {
         return status_response(404, "NotFound", &format!("the server could not find the requested resource ({path})"));
     };
@@ -1021,6 +1048,64 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     if is_watch { inner.watch(route.kind, filter, &q, conn) } else { inner.list(route.kind, &filter, &q) }
 }
 
+/// API discovery, as kube's `discovery` module reads it: `/api`, `/apis` (the groups) and
+/// `/api/v1`, `/apis/<group>/<version>` (the resources). A kind failing with 404
+/// ([`FakeApi::fail_kind`]) is not installed: its group-version answers 404.
+fn discovery(path: &str, inner: &Inner) -> Option<Response> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let missing = |k: Kind| inner.state().failing_kinds.get(&k) == Some(&404);
+    let resources = |group: &str, version: &str| -> Vec<Value> {
+        Kind::ALL
+            .into_iter()
+            .filter(|k| k.group() == group && k.version() == version && !missing(*k))
+            .map(|k| {
+                json!({"name": k.plural(), "singularName": k.name().to_ascii_lowercase(), "namespaced": k.namespaced(),
+                "kind": k.name(), "verbs": ["get", "list", "watch"]})
+            })
+            .collect()
+    };
+    let list = |group_version: String, resources: Vec<Value>| {
+        json_response(
+            StatusCode::OK,
+            &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
+        )
+    };
+    match segs.as_slice() {
+        ["api"] => Some(json_response(StatusCode::OK, &json!({"kind": "APIVersions", "versions": ["v1"]}))),
+        ["api", "v1"] => Some(list("v1".into(), resources("", "v1"))),
+        ["apis"] => {
+            let mut groups: Vec<(&str, &str)> = Kind::ALL
+                .into_iter()
+                .filter(|k| !k.group().is_empty() && !missing(*k))
+                .map(|k| (k.group(), k.version()))
+                .collect();
+            groups.sort();
+            groups.dedup();
+            let groups: Vec<Value> = groups
+                .into_iter()
+                .map(|(g, v)| {
+                    let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
+                    json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
+                })
+                .collect();
+            Some(json_response(StatusCode::OK, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})))
+        }
+        ["apis", group, version] => {
+            let found = resources(group, version);
+            if found.is_empty() {
+                Some(status_response(
+                    404,
+                    "NotFound",
+                    &format!("the server could not find the requested resource ({path})"),
+                ))
+            } else {
+                Some(list(format!("{group}/{version}"), found))
+            }
+        }
+        _ => None,
+    }
+}
+
 struct Route {
     kind: Kind,
     namespace: Option<String>,
@@ -1030,9 +1115,9 @@ struct Route {
 
 fn parse_path(path: &str) -> Option<Route> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (group, rest) = match segs.as_slice() {
-        ["api", "v1", rest @ ..] => ("", rest),
-        ["apis", group, "v1", rest @ ..] => (*group, rest),
+    let (group, version, rest) = match segs.as_slice() {
+        ["api", "v1", rest @ ..] => ("", "v1", rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return None,
     };
     let (watch, rest) = match rest {
@@ -1045,7 +1130,7 @@ fn parse_path(path: &str) -> Option<Route> {
         ["namespaces", ns, plural, name] => (Some(ns.to_string()), *plural, Some(name.to_string())),
         _ => return None,
     };
-    let kind = Kind::from_group_plural(group, plural)?;
+    let kind = Kind::from_group_plural(group, plural).filter(|k| k.version() == version)?;
     Some(Route { kind, namespace, name, watch })
 }
 
