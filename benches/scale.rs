@@ -3,7 +3,10 @@
 //!
 //! 1. **Scale**: 150,000 StatefulSet pods (with the labels the StatefulSet controller writes) in
 //!    10,000 headless Services (15 each) plus 10,000 ClusterIP Services: time from process start
-//!    to the first full sync, RSS peak during the sync and at steady state.
+//!    to the first full sync, RSS peak during the sync and at steady state. Every watch is on:
+//!    the 100 Namespaces, 30 Nodes in 3 topology zones (each pod names its node, `--zonal`) and
+//!    1,000 ServiceImports (`--multicluster-zone clusterset.local`); SCALE_PLAIN=1 leaves the
+//!    zonal and multicluster options (and the Nodes and imports) out, to compare.
 //! 2. **Propagation**: StatefulSet-style recreations (DELETED, ADDED Pending, MODIFIED with the new
 //!    IP, MODIFIED Ready): the time from the API server sending the Ready event to the new IP being
 //!    answered over UDP (p50, p99, max), and whether any answer ever returned an IP older than one
@@ -57,14 +60,34 @@ fn main() {
 async fn run(services: usize, per_service: usize, recreations: usize) {
     let api = FakeApi::start().await;
     let build = Instant::now();
+    let plain = env("SCALE_PLAIN", 0) != 0;
     let mut next_ip: u32 = 1;
+    for n in 0..100 {
+        api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns-{n}")}}));
+    }
+    if !plain {
+        for n in 0..30 {
+            api.apply(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": format!("node-{n}"),
+                "labels": {"topology.kubernetes.io/zone": format!("zone-{}", n % 3)}}}));
+        }
+        for s in 0..1_000u32 {
+            api.apply(json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+                "metadata": {"name": format!("cs-{s}"), "namespace": format!("ns-{}", s % 100)},
+                "spec": {"type": "ClusterSetIP", "ips": [ip_of(0x00e0_0000 + s)],
+                    "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}}));
+        }
+    }
     for s in 0..services {
         let ns = format!("ns-{}", s % 100);
         let svc = format!("hs-{s}");
         api.apply(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": svc, "namespace": ns},
             "spec": {"clusterIP": "None", "selector": {"app": svc}, "ports": [{"name": "web", "port": 80}]}}));
         for p in 0..per_service {
-            api.apply(pod(&ns, &format!("{svc}-{p}"), &svc, Some(&ip_of(next_ip)), true));
+            let mut pod = pod(&ns, &format!("{svc}-{p}"), &svc, Some(&ip_of(next_ip)), true);
+            if !plain {
+                pod["spec"]["nodeName"] = json!(format!("node-{}", next_ip % 30));
+            }
+            api.apply(pod);
             next_ip += 1;
         }
         api.apply(
@@ -82,7 +105,11 @@ async fn run(services: usize, per_service: usize, recreations: usize) {
 
     let started = Instant::now();
     let server = tokio::task::block_in_place(|| {
-        ServerProcess::watching(&api, &["--udp-workers", "1"], &[("RUST_LOG", "info,hickory_server=warn")])
+        let mut args = vec!["--udp-workers", "1"];
+        if !plain {
+            args.extend(["--zonal", "--multicluster-zone", "clusterset.local"]);
+        }
+        ServerProcess::watching(&api, &args, &[("RUST_LOG", "info,hickory_server=warn")])
     });
     // Sample RSS every 20 ms until the sync completes.
     let peak = Arc::new(AtomicU64::new(0));
@@ -124,6 +151,15 @@ async fn run(services: usize, per_service: usize, recreations: usize) {
     let (_, metrics) = tokio::task::block_in_place(|| server.http_get("/metrics"));
     for line in metrics.lines().filter(|l| l.starts_with("headless_dns_index_names")) {
         println!("scale: {line}");
+    }
+    if !plain {
+        // The new watches serve what they hold: an import's ClusterSetIP and a pinned zone.
+        let (m, _) = udp_message(server.dns, &query("cs-5.ns-5.svc.clusterset.local.", RecordType::A, None)).await;
+        assert_eq!(addresses(&m), vec![ip_of(0x00e0_0005)], "multicluster answer");
+        let (m, _) =
+            udp_message(server.dns, &query("zone-0.pin._zone.hs-0.ns-0.svc.cluster.local.", RecordType::A, None)).await;
+        assert!(!addresses(&m).is_empty(), "zonal answer: {m:?}");
+        println!("scale: multicluster and zonal answers served");
     }
 
     propagation(&api, server.dns, services, recreations, &mut next_ip).await;

@@ -117,6 +117,9 @@ fn zonal_cases() -> Vec<Case> {
         ("us-west-2a.pin._zone.ghost.testns.svc.cluster.local.", NX),
         ("us-west-2a.pin._zone.clstr.testns.svc.cluster.local.", NX),
         ("pin._zone.hdls.testns.svc.cluster.local.", NODATA),
+        ("prefer._zone.hdls.testns.svc.cluster.local.", NODATA),
+        ("_zone.hdls.testns.svc.cluster.local.", NODATA),
+        ("pin._zone.clstr.testns.svc.cluster.local.", NX),
     ] {
         cases.push((name.to_owned(), RecordType::A, want.iter().map(|s| s.to_string()).collect()));
     }

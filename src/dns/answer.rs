@@ -325,23 +325,34 @@ impl Zones {
         self.index.lookup(key).or_else(|| self.resolve_zonal(&labels))
     }
 
-    /// A topology-pinned name the index does not hold (CoreDNS `zonal`):
-    /// `<zone>.<directive>._zone.<svc>.<ns>.svc` of a headless Service whose `<zone>` has no ready
-    /// endpoint. `pin` is NODATA ("drained zones and typos alike"); `prefer` answers every
-    /// endpoint of the Service; any other directive, a Service that is not headless (it has no
-    /// `_zone` non-terminal) or the option off: nothing (NXDOMAIN).
+    /// A topology-pinned name (CoreDNS `zonal`, PR #8388), answered from the zone tags of a
+    /// headless Service's name (the index holds no name below `_zone`, see `index::ZoneTags`):
+    /// - `_zone.<svc>.<ns>.svc`, `pin._zone...` and `prefer._zone...`: empty non-terminals (NODATA);
+    /// - `<zone>.pin._zone...` and `<zone>.prefer._zone...`: the Service's ready endpoints in that
+    ///   zone; when it has none, `pin` is NODATA ("drained zones and typos alike") and `prefer`
+    ///   answers every endpoint of the Service; a label of a dotted zone (`b` of `a.b`) is an
+    ///   empty non-terminal;
+    /// - any other directive, a Service that is not headless or has no ready endpoint, or the
+    ///   option off: NXDOMAIN.
     fn resolve_zonal(&self, labels: &[&str]) -> Option<Found> {
         let n = labels.len();
-        if !self.settings.zonal || n < 6 || labels[n - 4] != "_zone" || labels[n - 1] != "svc" {
+        if !self.settings.zonal || n < 4 || labels[n - 4] != "_zone" || labels[n - 1] != "svc" {
             return None;
         }
-        let base = labels[n - 3..].join(".");
-        self.index.lookup(&format!("_zone.{base}"))?;
-        match labels[n - 5] {
-            "pin" => Some(NameData::default().into()),
-            "prefer" => Some(self.index.lookup(&base).unwrap_or_else(|| NameData::default().into())),
-            _ => None,
+        let data = self.index.lookup(&labels[n - 3..].join("."))?;
+        let tags = data.zones.as_deref()?;
+        let directive = if n > 4 { labels[n - 5] } else { "" };
+        if !matches!(directive, "" | "pin" | "prefer") {
+            return None;
         }
+        if n <= 5 {
+            return Some(NameData::default().into());
+        }
+        let zone = labels[..n - 5].join(".");
+        if let Some(pinned) = data.in_zone(&zone) {
+            return Some(pinned.into());
+        }
+        if directive == "pin" || tags.has_below(&zone) { Some(NameData::default().into()) } else { Some(data) }
     }
 
     /// Whether topology-pinned names are served (the fast path leaves their misses here).

@@ -174,7 +174,7 @@ pub fn answer(zones: &Zones, raw: &[u8], out: &mut Vec<u8>) -> Fast {
     let ttls = zones.ttls();
     let data = index.lookup(key);
     // A zone-pinned name the index does not hold is answered by a rule (`Zones::resolve_zonal`).
-    if data.is_none() && zones.zonal() && key.contains("._zone.") {
+    if data.is_none() && zones.zonal() && (key.starts_with("_zone.") || key.contains("._zone.")) {
         return Fast::Fallback;
     }
     if data.as_ref().is_some_and(|d| d.cname.is_some()) {

@@ -286,27 +286,33 @@ impl From<BTreeMap<String, String>> for Labels {
 /// A pod's addresses (`status.podIPs`): the API server accepts at most one address per family
 /// (pod status validation, `validatePodIPs`), so one slot per family holds every valid pod
 /// without an allocation. A second address of a family, which the API server would have refused,
-/// is ignored.
+/// is ignored. Packed into 21 bytes (the presence of each family and their order are bits), so
+/// that [`PodFacts`] keeps room for its node within 32 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct PodIps {
-    v4: Option<std::net::Ipv4Addr>,
-    v6: Option<std::net::Ipv6Addr>,
-    /// The IPv6 address comes first (`status.podIP` is IPv6).
-    v6_first: bool,
+    v4: [u8; 4],
+    v6: [u8; 16],
+    /// [`PodIps::HAS_V4`], [`PodIps::HAS_V6`], [`PodIps::V6_FIRST`].
+    bits: u8,
 }
 
 impl PodIps {
+    const HAS_V4: u8 = 1;
+    const HAS_V6: u8 = 2;
+    /// The IPv6 address comes first (`status.podIP` is IPv6).
+    const V6_FIRST: u8 = 4;
+
     /// The addresses, in the pod's order.
     pub fn iter(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        let v4 = self.v4.map(IpAddr::V4);
-        let v6 = self.v6.map(IpAddr::V6);
-        let (first, second) = if self.v6_first { (v6, v4) } else { (v4, v6) };
+        let v4 = (self.bits & Self::HAS_V4 != 0).then(|| IpAddr::from(self.v4));
+        let v6 = (self.bits & Self::HAS_V6 != 0).then(|| IpAddr::from(self.v6));
+        let (first, second) = if self.bits & Self::V6_FIRST != 0 { (v6, v4) } else { (v4, v6) };
         first.into_iter().chain(second)
     }
 
     /// True while the pod has no address.
     pub fn is_empty(&self) -> bool {
-        self.v4.is_none() && self.v6.is_none()
+        self.bits & (Self::HAS_V4 | Self::HAS_V6) == 0
     }
 }
 
@@ -316,10 +322,13 @@ impl FromIterator<IpAddr> for PodIps {
         let mut ips = Self::default();
         for ip in iter {
             match ip {
-                IpAddr::V4(v4) if ips.v4.is_none() => ips.v4 = Some(v4),
-                IpAddr::V6(v6) if ips.v6.is_none() => {
-                    ips.v6 = Some(v6);
-                    ips.v6_first = ips.v4.is_none();
+                IpAddr::V4(v4) if ips.bits & Self::HAS_V4 == 0 => {
+                    ips.v4 = v4.octets();
+                    ips.bits |= Self::HAS_V4;
+                }
+                IpAddr::V6(v6) if ips.bits & Self::HAS_V6 == 0 => {
+                    ips.v6 = v6.octets();
+                    ips.bits |= Self::HAS_V6 | if ips.bits & Self::HAS_V4 == 0 { Self::V6_FIRST } else { 0 };
                 }
                 _ => {}
             }
@@ -425,7 +434,8 @@ impl PodShape {
 
 /// What decides a pod's endpoints: everything of a Pod the EndpointSlice controller's rules read,
 /// except its namespace and name. The reconciler holds one per pod in the cluster, so it is kept
-/// to 32 bytes: the part that sibling pods share is an `Arc` it interns, the flags are bits.
+/// to 32 bytes: the part that sibling pods share is an `Arc` it interns, the flags are bits, the
+/// node is a number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodFacts {
     /// Labels, hostname, subdomain and named container ports.
@@ -434,6 +444,9 @@ pub struct PodFacts {
     pub ips: PodIps,
     /// [`PodFacts::TERMINAL`], [`PodFacts::READY`], [`PodFacts::TERMINATING`].
     flags: u8,
+    /// The pod's node (`spec.nodeName`, for its topology zone) as a number its holder assigns;
+    /// 0: none or not tracked. The model leaves it 0 and carries the name in [`PodInfo::node`].
+    pub node: u16,
 }
 
 /// A Pod, as much as the EndpointSlice controller's rules need.
@@ -561,7 +574,7 @@ impl PodFacts {
         let bit = |on: bool, bit: u8| if on { bit } else { 0 };
         let flags =
             bit(terminal, Self::TERMINAL) | bit(ready_condition, Self::READY) | bit(terminating, Self::TERMINATING);
-        Self { shape, ips, flags }
+        Self { shape, ips, flags, node: 0 }
     }
 
     /// Phase is Succeeded or Failed.

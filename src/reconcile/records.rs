@@ -5,7 +5,7 @@
 //!
 //! Entry points: [`service_records`], [`pod_records`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use hickory_proto::rr::Name;
 use tracing::warn;
 
 use crate::dns::names::{MAX_NAME, dashed_ip, valid_label};
-use crate::index::{NameData, PtrEntry, Published, SrvData};
+use crate::index::{NameData, PtrEntry, Published, SrvData, ZoneTags, spread_weight};
 use crate::model::{Endpoint, ImportKind, PodFacts, ServiceImportInfo, ServiceInfo, ServiceKind};
 
 /// Which Services get `<endpoint>.<svc>.<ns>.svc` names.
@@ -34,7 +34,7 @@ pub struct RecordOptions {
     /// Which Services get endpoint names.
     pub endpoint_names: EndpointNames,
     /// Topology-pinned names `<zone>.pin._zone.<svc>` / `<zone>.prefer._zone.<svc>` for headless
-    /// Services (the `zonal` option).
+    /// Services (the `zonal` option): their names carry [`ZoneTags`].
     pub zonal: bool,
     /// `endpoint_pod_names`: an endpoint without hostname is named by its pod's name.
     pub endpoint_pod_names: bool,
@@ -180,13 +180,15 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
             let mut all: Vec<IpAddr> = Vec::new();
             let mut bare_srv: BTreeSet<SrvData> = BTreeSet::new();
             let mut per_port: BTreeMap<String, Vec<SrvData>> = BTreeMap::new();
-            // Ready endpoints by topology zone, for the zone-pinned names (`zonal`).
-            let mut per_zone: BTreeMap<Arc<str>, (Vec<IpAddr>, BTreeSet<SrvData>)> = BTreeMap::new();
+            // The topology zone of each address and SRV target, for the zone-pinned names
+            // (`zonal`); the first endpoint's when two share one.
+            let mut zone_of_ip: HashMap<IpAddr, &Arc<str>> = HashMap::new();
+            let mut zone_of_target: HashMap<Arc<str>, &Arc<str>> = HashMap::new();
             for ep in &ready {
                 all.push(ep.ip);
-                let zone = ep.zone.as_ref().filter(|_| opts.zonal).map(|z| per_zone.entry(z.clone()).or_default());
-                if let Some((ips, _)) = zone {
-                    ips.push(ep.ip);
+                let zone = ep.zone.as_ref().filter(|_| opts.zonal);
+                if let Some(z) = zone {
+                    zone_of_ip.entry(ep.ip).or_insert(z);
                 }
                 let (label, rank) = endpoint_label(ep, opts);
                 if !valid_label(&label) || !fits(&format!("{label}.{base}"), opts) {
@@ -198,16 +200,14 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
                     per_label.entry(label).or_insert_with_key(|label| (format!("{label}.{base}").into(), Vec::new()));
                 entry.1.push(ep.ip);
                 let full = entry.0.clone();
+                if let Some(z) = zone {
+                    zone_of_target.entry(full.clone()).or_insert(z);
+                }
                 if opts.ptr {
                     out.ptrs.push(PtrEntry { ip: ep.ip, rank, name: full.clone() });
                 }
                 for p in &ep.ports {
                     let record = SrvData { priority: 0, weight: 0, port: p.port, target: full.clone() };
-                    if let Some(z) = ep.zone.as_ref().filter(|_| opts.zonal)
-                        && let Some((_, srv)) = per_zone.get_mut(z)
-                    {
-                        srv.insert(record.clone());
-                    }
                     bare_srv.insert(record.clone());
                     if let Some(port_name) = p.name.as_deref().filter(|n| valid_label(n)) {
                         let srv_name = format!("_{port_name}._{}.{base}", p.protocol);
@@ -225,14 +225,17 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
             let mut bare_srv: Vec<SrvData> = bare_srv.into_iter().collect();
             finish_srv(&mut bare_srv);
             data.srv = bare_srv.into();
+            if opts.zonal {
+                // `<zone>.pin._zone.<base>` and the rest of the rule are answered from these
+                // tags (`dns::answer`); no name of their own is held.
+                let tags = ZoneTags::new(&data, |ip| zone_of_ip.get(&ip).copied(), |t| zone_of_target.get(t).copied());
+                data.zones = Some(Arc::new(tags));
+            }
             out.names.push((base.clone(), data));
             for (_, (full, ips)) in per_label {
                 out.names.push((full, addresses(ips)));
             }
             push_srv_names(&mut out, per_port, &base, opts, &mut skipped);
-            if opts.zonal {
-                push_zone_names(&mut out, per_zone, &base, opts, &mut skipped);
-            }
         }
     }
     out.ptrs.sort();
@@ -346,42 +349,6 @@ pub fn import_records(
     (out, skipped)
 }
 
-/// Adds the topology-pinned names of a headless Service (CoreDNS's `zonal`, PR #8388):
-/// `<zone>.pin._zone.<base>` and `<zone>.prefer._zone.<base>` with the ready endpoints of each
-/// zone that has one (their addresses, and SRV to their names), and the empty non-terminals above
-/// them; `_zone.<base>` also marks the Service as headless, so that a zone without endpoints is
-/// NODATA (`pin`) or every endpoint (`prefer`), answered from it.
-fn push_zone_names(
-    out: &mut Published,
-    per_zone: BTreeMap<Arc<str>, (Vec<IpAddr>, BTreeSet<SrvData>)>,
-    base: &str,
-    opts: &RecordOptions,
-    skipped: &mut Skipped,
-) {
-    let mut ents =
-        BTreeSet::from([format!("_zone.{base}"), format!("pin._zone.{base}"), format!("prefer._zone.{base}")]);
-    for (zone, (ips, srv)) in per_zone {
-        if !zone.split('.').all(valid_label) || !fits(&format!("{zone}.prefer._zone.{base}"), opts) {
-            warn!(zone = %zone, "skipping zone-pinned names: the zone is not a valid DNS name or too long");
-            skipped.0 += 1;
-            continue;
-        }
-        let mut data = addresses(ips);
-        let mut srv: Vec<SrvData> = srv.into_iter().collect();
-        finish_srv(&mut srv);
-        data.srv = srv.into();
-        for directive in ["pin", "prefer"] {
-            // The labels between the zone's first label and the directive are non-terminals.
-            let labels: Vec<&str> = zone.split('.').collect();
-            for i in 1..labels.len() {
-                ents.insert(format!("{}.{directive}._zone.{base}", labels[i..].join(".")));
-            }
-            out.names.push((format!("{zone}.{directive}._zone.{base}").into(), data.clone()));
-        }
-    }
-    out.names.extend(ents.into_iter().map(|e| (e.into(), NameData::default())));
-}
-
 /// Adds the `_port._proto.<base>` SRV names and their `_proto.<base>` empty non-terminals.
 fn push_srv_names(
     out: &mut Published,
@@ -414,10 +381,7 @@ fn push_srv_names(
 /// (`weight = 100 / n`, priority 0; RFC 2782 allows any split).
 fn finish_srv(srv: &mut [SrvData]) {
     srv.sort();
-    let weight = (100 / srv.len().max(1)).max(1) as u16;
-    for r in srv.iter_mut() {
-        r.weight = weight;
-    }
+    spread_weight(srv);
 }
 
 /// The verified pod record of `pod` in `namespace`: `<dashed-ip>.<ns>.pod` for each IP, while the pod is
