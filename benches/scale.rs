@@ -6,7 +6,9 @@
 //!    to the first full sync, RSS peak during the sync and at steady state. Every watch is on:
 //!    the 100 Namespaces, 30 Nodes in 3 topology zones (each pod names its node, `--zonal`) and
 //!    1,000 ServiceImports (`--multicluster-zone clusterset.local`); SCALE_PLAIN=1 leaves the
-//!    zonal and multicluster options (and the Nodes and imports) out, to compare.
+//!    zonal and multicluster options (and the Nodes and imports) out, to compare. Like every real
+//!    cluster, it also holds the EndpointSlices the EndpointSlice controller writes for the
+//!    headless Services (one per Service, with its 15 endpoints), which `pods` mode never reads.
 //! 2. **Propagation**: StatefulSet-style recreations (DELETED, ADDED Pending, MODIFIED with the new
 //!    IP, MODIFIED Ready): the time from the API server sending the Ready event to the new IP being
 //!    answered over UDP (p50, p99, max), and whether any answer ever returned an IP older than one
@@ -82,6 +84,7 @@ async fn run(services: usize, per_service: usize, recreations: usize) {
         let svc = format!("hs-{s}");
         api.apply(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": svc, "namespace": ns},
             "spec": {"clusterIP": "None", "selector": {"app": svc}, "ports": [{"name": "web", "port": 80}]}}));
+        let first_ip = next_ip;
         for p in 0..per_service {
             let mut pod = pod(&ns, &format!("{svc}-{p}"), &svc, Some(&ip_of(next_ip)), true);
             if !plain {
@@ -90,6 +93,17 @@ async fn run(services: usize, per_service: usize, recreations: usize) {
             api.apply(pod);
             next_ip += 1;
         }
+        let endpoints: Vec<serde_json::Value> = (0..per_service)
+            .map(|p| {
+                json!({"addresses": [ip_of(first_ip + p as u32)], "conditions": {"ready": true},
+                "hostname": format!("{svc}-{p}"), "nodeName": format!("node-{}", (first_ip + p as u32) % 30),
+                "targetRef": {"kind": "Pod", "namespace": ns, "name": format!("{svc}-{p}")}})
+            })
+            .collect();
+        api.apply(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": format!("{svc}-x7k2q"), "namespace": ns, "labels": {
+                "kubernetes.io/service-name": svc, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+            "addressType": "IPv4", "ports": [{"name": "web", "port": 80, "protocol": "TCP"}], "endpoints": endpoints}));
         api.apply(
             json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": format!("cs-{s}"), "namespace": ns},
             "spec": {"clusterIP": ip_of(0x00f0_0000 + s as u32), "selector": {"app": format!("c-{s}")},
@@ -98,7 +112,7 @@ async fn run(services: usize, per_service: usize, recreations: usize) {
     }
     api.compact();
     println!(
-        "fake API holds {} headless services x {per_service} pods + {services} ClusterIP services (built in {:.1} s)",
+        "fake API holds {} headless services x {per_service} pods + {services} ClusterIP services + the controller's {services} EndpointSlices (built in {:.1} s)",
         services,
         build.elapsed().as_secs_f64()
     );

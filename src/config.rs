@@ -547,6 +547,7 @@ impl Config {
         Watches {
             pods: (self.endpoints_from() == EndpointsFrom::Pods && !noendpoints) || self.pods() == PodsMode::Verified,
             slices: !noendpoints,
+            controller_slices: !noendpoints && self.endpoints_from() == EndpointsFrom::Endpointslices,
             namespaces: true,
             statefulsets: self.statefulsets.unwrap_or(true),
             nodes: self.zonal.unwrap_or(false) && self.endpoints_from() == EndpointsFrom::Pods && !noendpoints,

@@ -285,13 +285,47 @@ async fn selectorless_service_with_120_endpoints_from_slices_truncates_over_udp_
     assert_eq!(c.addrs("10-2-0-1.big.default.svc.cluster.local"), ["10.2.0.1"]);
 }
 
+/// A slice as a controller writes it: `endpointslice.kubernetes.io/managed-by` set.
+fn controller_slice(name: &str, service: &str, controller: &str, ip: &str) -> Value {
+    let mut s = slice(name, service, &[ip.to_string()]);
+    s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] = json!(controller);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pods_mode_leaves_the_endpointslice_controllers_slices_at_the_api() {
+    let c = Cluster::start(
+        vec![
+            headless("nginx", false),
+            pod("web-0", "nginx", Some("10.244.1.5"), true),
+            controller_slice("nginx-abc", "nginx", "endpointslice-controller.k8s.io", "10.244.7.7"),
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db", "namespace": "default"},
+                "spec": {"clusterIP": "None"}}),
+            controller_slice("db-mirror", "db", "endpointslicemirroring-controller.k8s.io", "10.3.0.1"),
+        ],
+        &[],
+    )
+    .await;
+    c.server.wait_for_log("first full sync complete", WAIT);
+    assert_eq!(c.addrs(NGINX), ["10.244.1.5"]);
+    assert_eq!(c.addrs("db.default.svc.cluster.local"), ["10.3.0.1"], "a selectorless Service's slice is kept");
+    // The controller's slice changes, then the mirrored one: only the second reaches the server.
+    c.api.apply(controller_slice("nginx-abc", "nginx", "endpointslice-controller.k8s.io", "10.244.7.8"));
+    c.api.apply(controller_slice("db-mirror", "db", "endpointslicemirroring-controller.k8s.io", "10.3.0.2"));
+    c.until("the mirrored slice's change", |c| c.addrs("db.default.svc.cluster.local") == ["10.3.0.2"]).await;
+    let (_, text) = tokio::task::block_in_place(|| c.server.http_get("/metrics"));
+    let applied =
+        support::server::metric_in(&text, r#"headless_dns_watch_events_total{kind="endpointslices",event="apply"}"#);
+    assert_eq!(applied, Some(1.0), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn endpointslices_mode_does_not_watch_pods() {
     let c = Cluster::start(
         vec![
             headless("nginx", false),
             pod("web-0", "nginx", Some("10.244.1.5"), true),
-            slice("nginx-abc", "nginx", &["10.244.7.7".to_string()]),
+            controller_slice("nginx-abc", "nginx", "endpointslice-controller.k8s.io", "10.244.7.7"),
         ],
         &["--endpoints-from", "endpointslices"],
     )

@@ -100,6 +100,10 @@ pub struct Watches {
     pub pods: bool,
     /// EndpointSlices: for Services without a selector, or every Service in `endpointslices` mode.
     pub slices: bool,
+    /// The EndpointSlices the EndpointSlice controller writes for Services with a selector: only
+    /// `endpointslices` mode reads them. Without them, lists and watches leave them out at the API
+    /// (a label selector on `endpointslice.kubernetes.io/managed-by`), so they cost nothing here.
+    pub controller_slices: bool,
     /// Namespaces: which exist (their `<ns>.svc` is NODATA, as CoreDNS answers) and their labels
     /// for the `namespace-labels` option.
     pub namespaces: bool,
@@ -172,6 +176,7 @@ impl ReconcileOptions {
             watches: Watches {
                 pods: mode == EndpointsFrom::Pods,
                 slices: true,
+                controller_slices: mode == EndpointsFrom::Endpointslices,
                 namespaces: false,
                 statefulsets: true,
                 nodes: false,

@@ -57,10 +57,27 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, SourceError> {
     Client::try_from(config).map_err(SourceError::Client)
 }
 
+/// The label the EndpointSlice controller puts on every slice it writes, and its value
+/// (kube-controller-manager; Kubernetes "Well-Known Labels": `endpointslice.kubernetes.io/managed-by`).
+const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
+const SLICE_CONTROLLER: &str = "endpointslice-controller.k8s.io";
+
+/// The label selector of the EndpointSlice list and watch: the `labels` filter, and, unless the
+/// controller's slices are needed (`endpointslices` mode), every slice but the controller's (the
+/// slices of Services without a selector, the mirroring controller's and other controllers').
+fn slice_selector(labels: Option<&LabelFilter>, watches: &Watches) -> Option<String> {
+    let mut parts: Vec<String> = labels.map(|l| l.as_str().to_owned()).into_iter().collect();
+    if !watches.controller_slices {
+        parts.push(format!("{MANAGED_BY}!={SLICE_CONTROLLER}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
 /// Starts the watches the configuration needs: Services always; Pods, EndpointSlices and
 /// Namespaces as `watches` says. The `labels` selector is applied server-side to Services,
 /// EndpointSlices (which inherit their Service's labels) and ServiceImports, as CoreDNS's `labels`
-/// option does.
+/// option does; in `pods` mode the EndpointSlice controller's slices are left out at the API
+/// ([`slice_selector`]).
 /// Each watched kind is also probed (a one-item list, and a short watch while the watch is
 /// failing): with `stale_after` at a third of that period, so that `/readyz` can tell a quiet
 /// cluster from an unreachable API; without it every 10 s and only while the watch is failing.
@@ -87,9 +104,13 @@ pub fn spawn(
         let mode = ProbeMode { every, only_when_failing };
         tokio::spawn(probe(Api::<Service>::all(client.clone()), params(true), KIND_SERVICES, health.clone(), mode));
         if watches.slices {
+            let p = ListParams::default().limit(1);
             tokio::spawn(probe(
                 Api::<EndpointSlice>::all(client.clone()),
-                params(true),
+                match slice_selector(labels, &watches) {
+                    Some(s) => p.labels(&s),
+                    None => p,
+                },
                 KIND_SLICES,
                 health.clone(),
                 mode,
@@ -137,7 +158,10 @@ pub fn spawn(
         tasks.push(tokio::spawn(
             watch(
                 Api::<EndpointSlice>::all(client.clone()),
-                filtered(),
+                match slice_selector(labels, &watches) {
+                    Some(s) => watcher::Config::default().labels(&s),
+                    None => watcher::Config::default(),
+                },
                 KIND_SLICES,
                 SliceInfo::from_k8s,
                 SourceEvent::Slice,
