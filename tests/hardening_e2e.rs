@@ -313,3 +313,34 @@ async fn negative_answers_carry_the_smaller_of_the_soa_ttl_and_its_minimum() {
     let m = ask(s.dns, "cluster.local.", RecordType::SOA).await;
     assert_eq!(soa_ttls(&m), [(30, 2)], "a positive SOA answer keeps the SOA's own TTL");
 }
+
+/// RFC 3225 section 3: "the DO bit of the query MUST be copied in the response". dig's `+dnssec`
+/// sets it; without `+cookie` the query takes the fast path, with it (an EDNS option), over TCP,
+/// and for a question the fast path leaves alone (TXT), the general path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_do_bit_is_copied_into_every_reply_with_edns() {
+    let dir = tempfile::tempdir().unwrap();
+    support::yaml::write(
+        dir.path(),
+        "a.yaml",
+        &[support::yaml::headless_service("nginx"), support::yaml::pod("web-0", "nginx", "10.244.1.5", true)],
+    );
+    let s = tokio::task::block_in_place(|| manifests_server(dir.path(), &[]));
+    let missing = "web-9.nginx.default.svc.cluster.local.";
+    for (name, extra) in [
+        (WEB0, "+nocookie"),
+        (WEB0, "+cookie"),
+        (WEB0, "+tcp"),
+        (missing, "+nocookie"),
+        (missing, "+tcp"),
+        ("web-0.nginx.default.svc.cluster.local. TXT", "+nocookie"),
+    ] {
+        for dnssec in [true, false] {
+            let mut args: Vec<&str> = name.split(' ').collect();
+            args.extend([extra, if dnssec { "+dnssec" } else { "+nodnssec" }]);
+            let r = tokio::task::block_in_place(|| support::dns::dig(s.dns, &args));
+            let opt = r.raw.lines().find(|l| l.starts_with("; EDNS:")).unwrap_or_else(|| panic!("no OPT: {}", r.raw));
+            assert_eq!(opt.contains("flags: do;"), dnssec, "{args:?}: {opt}");
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! The lean UDP answer path for the common queries: a standard query with one IN question for A
-//! or AAAA under a forward zone, with or without a plain EDNS(0) OPT. It parses only the header,
+//! or AAAA under a forward zone, with or without a plain EDNS(0) OPT (DO bit copied). It parses only the header,
 //! the question and the OPT, looks the lower-cased name up in the index and writes the reply
 //! straight into the output buffer: no allocation beyond the index lookup.
 //!
@@ -50,6 +50,8 @@ struct Parsed<'a> {
     qtype: u16,
     /// The client's EDNS payload size, when it sent a plain OPT.
     edns: Option<u16>,
+    /// The OPT's DO bit (RFC 3225), copied into the reply's OPT.
+    dnssec_ok: bool,
 }
 
 fn u16_at(b: &[u8], i: usize) -> Option<u16> {
@@ -111,14 +113,24 @@ fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut u
         if version != 0 || rdlen != 0 || p + 11 != raw.len() {
             return None;
         }
-        Some(payload)
+        Some((payload, *raw.get(p + 7)? & 0x80 != 0))
     } else {
         if q_end != raw.len() {
             return None;
         }
         None
     };
-    Some(Parsed { id: [raw[0], raw[1]], rd: b2 & 0x01 != 0, cd: b3 & 0x10 != 0, question, name_len, qtype, edns })
+    let (edns, dnssec_ok) = (edns.map(|(payload, _)| payload), edns.is_some_and(|(_, d)| d));
+    Some(Parsed {
+        id: [raw[0], raw[1]],
+        rd: b2 & 0x01 != 0,
+        cd: b3 & 0x10 != 0,
+        question,
+        name_len,
+        qtype,
+        edns,
+        dnssec_ok,
+    })
 }
 
 /// Answers `raw` into `out` (cleared first) when it is a query this path handles.
@@ -266,11 +278,12 @@ pub fn answer(zones: &Zones, raw: &[u8], out: &mut Vec<u8>) -> Fast {
         }
     };
     if let Some(payload) = q.edns {
-        // OPT: root owner, our payload size, ext-rcode 0, version 0, no flags, no options.
+        // OPT: root owner, our payload size, ext-rcode 0, version 0, the query's DO bit (RFC 3225
+        // section 3: copied into the response) and no other flag, no options.
         out.push(0);
         out.extend_from_slice(&TYPE_OPT.to_be_bytes());
         out.extend_from_slice(&payload.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD).to_be_bytes());
-        out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&[0, 0, if q.dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
     }
     Fast::Answered { rcode, qtype }
 }
@@ -350,12 +363,17 @@ mod tests {
     }
 
     fn query(name: &str, t: RecordType, edns: Option<u16>, rd: bool) -> Vec<u8> {
+        query_do(name, t, edns, rd, false)
+    }
+
+    fn query_do(name: &str, t: RecordType, edns: Option<u16>, rd: bool, dnssec_ok: bool) -> Vec<u8> {
         let mut m = Message::new(0x1234, MessageType::Query, OpCode::Query);
         m.metadata.recursion_desired = rd;
         m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
         if let Some(size) = edns {
             let mut e = Edns::new();
             e.set_max_payload(size);
+            e.set_dnssec_ok(dnssec_ok);
             m.set_edns(e);
         }
         m.to_vec().unwrap()
@@ -384,15 +402,20 @@ mod tests {
         for name in names {
             for t in [RecordType::A, RecordType::AAAA] {
                 for edns in [None, Some(512), Some(1232), Some(4096), Some(100)] {
-                    for rd in [false, true] {
-                        let raw = query(name, t, edns, rd);
+                    for (rd, dnssec_ok) in [(false, false), (true, false), (true, true)] {
+                        let raw = query_do(name, t, edns, rd, dnssec_ok);
                         let want = general.respond(&raw, src, Transport::Udp).unwrap();
                         let mut out = Vec::new();
                         match answer(&z, &raw, &mut out) {
                             Fast::Answered { rcode, .. } => {
                                 fast_count += 1;
                                 assert_eq!(rcode, want.rcode);
-                                assert_eq!(out, want.bytes, "{name} {t} {edns:?} rd={rd}");
+                                assert_eq!(out, want.bytes, "{name} {t} {edns:?} rd={rd} do={dnssec_ok}");
+                                // RFC 3225 section 3: DO copied (the OPT ends the reply; its flags
+                                // are its 4th- and 3rd-last octets).
+                                if edns.is_some() {
+                                    assert_eq!(out[out.len() - 4] & 0x80 != 0, dnssec_ok, "{name} {t}");
+                                }
                             }
                             Fast::Fallback => panic!("{name} {t} {edns:?} should take the fast path"),
                         }
@@ -400,7 +423,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(fast_count, names.len() * 2 * 5 * 2);
+        assert_eq!(fast_count, names.len() * 2 * 5 * 3);
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl Responder {
             // RFC 1035 section 4.1.1: a request we cannot parse gets FORMERR (header only).
             Err(_) => return Some(bare_reply(&header.metadata, ResponseCode::FormErr, None, false)),
         };
-        let edns_for_errors = request.edns.as_ref().map(|e| udp_limit(Some(e)));
+        let edns_for_errors = request.edns.as_ref().map(|e| (udp_limit(Some(e)), e.flags().dnssec_ok));
         // RFC 6891 section 6.1.3: an unsupported EDNS version gets BADVERS; an opcode other than
         // QUERY gets NOTIMP; both judged before the question. RFC 9619: exactly one question.
         // With any other count the reply carries no question, so that it always fits.
@@ -144,6 +144,8 @@ impl Responder {
             let mut r = Edns::new();
             r.set_max_payload(udp_limit(Some(e)));
             r.set_version(0);
+            // RFC 3225 section 3: the DO bit of the query is copied into the response.
+            r.set_dnssec_ok(e.flags().dnssec_ok);
             r
         });
         let limit = match transport {
@@ -210,8 +212,9 @@ impl Responder {
 }
 
 /// A reply with no question and no records: the header with `rcode` (and TC when asked), plus
-/// an OPT advertising `edns` when the request had EDNS (RFC 6891 section 7).
-fn bare_reply(request: &Metadata, rcode: ResponseCode, edns: Option<u16>, truncated: bool) -> Reply {
+/// an OPT advertising `edns` (our payload size, and the query's DO bit, RFC 3225 section 3) when
+/// the request had EDNS (RFC 6891 section 7).
+fn bare_reply(request: &Metadata, rcode: ResponseCode, edns: Option<(u16, bool)>, truncated: bool) -> Reply {
     let mut metadata = Metadata::response_from_request(request);
     metadata.response_code = rcode;
     metadata.truncation = truncated;
@@ -221,10 +224,11 @@ fn bare_reply(request: &Metadata, rcode: ResponseCode, edns: Option<u16>, trunca
     let mut encoder = BinEncoder::new(&mut bytes);
     // A 12-byte header and an 11-byte OPT always encode.
     let _ = header.emit(&mut encoder);
-    if let Some(payload) = edns {
+    if let Some((payload, dnssec_ok)) = edns {
         let mut e = Edns::new();
         e.set_max_payload(payload);
         e.set_version(0);
+        e.set_dnssec_ok(dnssec_ok);
         e.set_rcode_high(rcode.high());
         let _ = e.emit(&mut encoder);
     }
