@@ -14,7 +14,7 @@ use tracing::warn;
 
 use crate::dns::names::{MAX_NAME, dashed_ip, valid_label};
 use crate::index::{NameData, PtrEntry, Published, SrvData, ZoneTags, spread_weight};
-use crate::model::{Endpoint, ImportKind, PodFacts, ServiceImportInfo, ServiceInfo, ServiceKind};
+use crate::model::{Endpoint, ImportKind, PodFacts, ServiceImportInfo, ServiceInfo, ServiceKind, ServicePort};
 
 /// Which Services get `<endpoint>.<svc>.<ns>.svc` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
@@ -117,23 +117,7 @@ pub fn service_records(svc: &ServiceInfo, endpoints: &[Endpoint], opts: &RecordO
             if ips.is_empty() || (opts.ignore_empty_service && ready.is_empty()) {
                 return (out, skipped);
             }
-            let mut data = addresses(ips.iter().copied());
-            let mut bare_srv = Vec::new();
-            let mut per_port: BTreeMap<String, Vec<SrvData>> = BTreeMap::new();
-            for p in &svc.ports {
-                let record = SrvData { priority: 0, weight: 0, port: p.port, target: base.clone() };
-                bare_srv.push(record.clone());
-                if let Some(port_name) = p.name.as_deref().filter(|n| valid_label(n)) {
-                    per_port.entry(format!("_{port_name}._{}.{base}", p.protocol)).or_default().push(record);
-                }
-            }
-            finish_srv(&mut bare_srv);
-            data.srv = bare_srv.into();
-            if opts.ptr {
-                out.ptrs.extend(ips.iter().map(|ip| PtrEntry { ip: *ip, rank: 2, name: base.clone() }));
-            }
-            out.names.push((base.clone(), data));
-            push_srv_names(&mut out, per_port, &base, opts, &mut skipped);
+            push_virtual_ip(&mut out, ips, &svc.ports, &base, opts, &mut skipped);
             // CoreDNS answers `<endpoint>.<svc>` for every Service (`svc.Headless() ||
             // r.endpoint != ""` in its findServices), and PTR for those endpoint addresses; the
             // SRV records keep naming the Service.
@@ -277,23 +261,7 @@ pub fn import_records(
             if ips.is_empty() {
                 return (out, skipped);
             }
-            let mut data = addresses(ips.iter().copied());
-            let mut bare_srv = Vec::new();
-            let mut per_port: BTreeMap<String, Vec<SrvData>> = BTreeMap::new();
-            for p in &imp.ports {
-                let record = SrvData { priority: 0, weight: 0, port: p.port, target: base.clone() };
-                bare_srv.push(record.clone());
-                if let Some(port_name) = p.name.as_deref().filter(|n| valid_label(n)) {
-                    per_port.entry(format!("_{port_name}._{}.{base}", p.protocol)).or_default().push(record);
-                }
-            }
-            finish_srv(&mut bare_srv);
-            data.srv = bare_srv.into();
-            if opts.ptr {
-                out.ptrs.extend(ips.iter().map(|ip| PtrEntry { ip: *ip, rank: 2, name: base.clone() }));
-            }
-            out.names.push((base.clone(), data));
-            push_srv_names(&mut out, per_port, &base, opts, &mut skipped);
+            push_virtual_ip(&mut out, ips, &imp.ports, &base, opts, &mut skipped);
         }
         ImportKind::Headless => {
             let ready: Vec<&(Option<Arc<str>>, Endpoint)> = endpoints.iter().filter(|(_, e)| e.ready).collect();
@@ -347,6 +315,36 @@ pub fn import_records(
     out.ptrs.sort();
     out.ptrs.dedup();
     (out, skipped)
+}
+
+/// Adds the names of a virtual IP at `base` (a ClusterIP Service, or a ClusterSetIP
+/// ServiceImport): its addresses, SRV to `base` for each port and `_port._proto.<base>` for each
+/// named one, and PTR (rank 2) where PTR records are kept.
+fn push_virtual_ip(
+    out: &mut Published,
+    ips: &[IpAddr],
+    ports: &[ServicePort],
+    base: &Arc<str>,
+    opts: &RecordOptions,
+    skipped: &mut Skipped,
+) {
+    let mut data = addresses(ips.iter().copied());
+    let mut bare_srv = Vec::new();
+    let mut per_port: BTreeMap<String, Vec<SrvData>> = BTreeMap::new();
+    for p in ports {
+        let record = SrvData { priority: 0, weight: 0, port: p.port, target: base.clone() };
+        bare_srv.push(record.clone());
+        if let Some(port_name) = p.name.as_deref().filter(|n| valid_label(n)) {
+            per_port.entry(format!("_{port_name}._{}.{base}", p.protocol)).or_default().push(record);
+        }
+    }
+    finish_srv(&mut bare_srv);
+    data.srv = bare_srv.into();
+    if opts.ptr {
+        out.ptrs.extend(ips.iter().map(|ip| PtrEntry { ip: *ip, rank: 2, name: base.clone() }));
+    }
+    out.names.push((base.clone(), data));
+    push_srv_names(out, per_port, base, opts, skipped);
 }
 
 /// Adds the `_port._proto.<base>` SRV names and their `_proto.<base>` empty non-terminals.
@@ -419,7 +417,7 @@ fn addresses(ips: impl IntoIterator<Item = IpAddr>) -> NameData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EndpointPort, ObjectKey, ServicePort};
+    use crate::model::{EndpointPort, ObjectKey};
 
     fn headless(name: &str) -> ServiceInfo {
         ServiceInfo {
