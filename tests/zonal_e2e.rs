@@ -203,3 +203,31 @@ async fn zonal_off_answers_nxdomain_and_watches_no_node() {
     check(watching.dns, "kubernetes", &off).await;
     assert_eq!(api.list_count("Node") + api.watch_count("Node"), 0, "no Node watch without --zonal");
 }
+
+/// `explain` gives the zonal rule's reason next to the real answer, for each of its outcomes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_tells_each_zonal_outcome() {
+    let (manifests, _watching, _api, _dir) = start_both(&["--zonal", "--debug-listen", "127.0.0.1:0"]).await;
+    let debug: SocketAddr = manifests.log_field("debug listening", "addr").unwrap().parse().unwrap();
+    for (name, rcode, reason) in [
+        ("_zone.hdls", "NOERROR", "an empty non-terminal above the topology-pinned names"),
+        ("pin._zone.hdls", "NOERROR", "an empty non-terminal above the topology-pinned names"),
+        ("us-west-2b.pin._zone.hdls", "NOERROR", "the 2 ready endpoints of headless Service hdls in zone us-west-2b"),
+        ("us-west-2c.pin._zone.hdls", "NOERROR", "no ready endpoint of Service hdls in zone us-west-2c: NODATA"),
+        (
+            "us-west-2c.prefer._zone.hdls",
+            "NOERROR",
+            "no ready endpoint of Service hdls in zone us-west-2c: every endpoint",
+        ),
+        ("us-west-2a.florp._zone.hdls", "NXDOMAIN", "`florp` is not a directive"),
+        ("us-west-2a.pin._zone.clstr", "NXDOMAIN", "Service clstr is not headless"),
+    ] {
+        let url = format!("/debug/explain?name={name}.testns.svc.cluster.local&type=A");
+        let (code, body) = tokio::task::block_in_place(|| support::server::http_get(debug, &url));
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["answer"]["rcode"], rcode, "{name}: {v:#}");
+        let got = v["why"]["reason"].as_str().unwrap_or_default();
+        assert!(got.starts_with(reason), "{name}: {got}");
+    }
+}

@@ -156,7 +156,11 @@ impl State {
             ["svc"] => Why::reason("an empty non-terminal above every Service (NODATA)"),
             [ns, "svc"] => self.explain_namespace(ns),
             [svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_service(ns, svc)),
+            ["_zone", svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_zonal(ns, svc, "", &[])),
             [label, svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_endpoint(ns, svc, label)),
+            [directive, "_zone", svc, ns, "svc"] => {
+                self.in_namespace(ns, |st| st.explain_zonal(ns, svc, directive, &[]))
+            }
             [port, proto, svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_srv(ns, svc, port, proto)),
             [.., directive, "_zone", svc, ns, "svc"] => {
                 self.in_namespace(ns, |st| st.explain_zonal(ns, svc, directive, &labels[..labels.len() - 5]))
@@ -524,6 +528,13 @@ impl State {
         let all = self.endpoints(s);
         let in_zone = all.iter().filter(|e| e.ready && e.zone.as_deref() == Some(zone.as_str())).count();
         let reason = match (directive, in_zone) {
+            ("" | "pin" | "prefer", _) if zone.is_empty() && !all.iter().any(|e| e.ready) => {
+                format!("headless Service {svc} has no ready endpoint, so no topology-pinned names: NXDOMAIN")
+            }
+            ("" | "pin" | "prefer", _) if zone.is_empty() => {
+                "an empty non-terminal above the topology-pinned names `<zone>.pin` and `<zone>.prefer`: NODATA"
+                    .to_owned()
+            }
             ("pin" | "prefer", n) if n > 0 => {
                 format!("the {n} ready endpoints of headless Service {svc} in zone {zone}")
             }
