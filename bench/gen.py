@@ -45,11 +45,14 @@ JUNK_HOSTS = [
     "o123456.ingest.sentry.io",
 ]
 
-# Mix name -> what it holds. Every line is `<name> A` (no EDNS: dnsperf runs without -e).
+# Mix name -> what it holds. Every line is `<name> A`; dnsperf adds EDNS only where drive.py's
+# MIX_FLAGS says so (the resolver mix).
 MIXES = {
     "pods": "pod names, all hits (one A each)",
     "nx20": "80% pod-name hits, 20% NXDOMAIN: half unknown ordinals, half search-path junk",
     "svc10": "headless Service names, each answering 10 A records",
+    "resolver": "the nx20 names as a resolver forwards them: DO bit and an EDNS COOKIE option on every "
+    "query (dnsperf -D -E 10:<client cookie>), as BIND sends",
 }
 
 POD_NET = ipaddress.IPv4Address("10.64.0.1")  # pods: 10.64.0.1 upwards (a /11 holds 2M)
@@ -179,6 +182,7 @@ def write_queries(out: Path, namespaces: list[dict], zone: str, count: int, seed
             mixes["nx20"].append((name, "NOERROR", [ip]))
         name, ips = rng.choice(services)
         mixes["svc10"].append((name, "NOERROR", ips))
+    mixes["resolver"] = list(mixes["nx20"])
     for mix, queries in mixes.items():
         (out / f"queries-{mix}.txt").write_text("".join(f"{q} A\n" for q, _, _ in queries))
     return {mix: queries[:200] for mix, queries in mixes.items()}

@@ -13,7 +13,7 @@
 #   --sizes LIST     pod counts, comma-separated (default 10000,100000; --quick: 10000)
 #   --reps N         repetitions (default 3; --quick: 1)
 #   --servers LIST   default knot,nsd,headless-dns
-#   --mixes LIST     default pods,nx20,svc10
+#   --mixes LIST     default pods,nx20,svc10,resolver
 #   --sat S          seconds of each saturated dnsperf run (default 10; --quick: 3)
 #   --lat S          seconds of each fixed-rate run (default 5; --quick: 2)
 #   --lat-qps N      the fixed rate (default 10000)
@@ -31,7 +31,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 work="$here/scratch"
 
-quick=0 bin="" rev="" sizes="" reps="" servers="knot,nsd,headless-dns" mixes="pods,nx20,svc10"
+quick=0 bin="" rev="" sizes="" reps="" servers="knot,nsd,headless-dns" mixes="pods,nx20,svc10,resolver"
 sat="" lat="" lat_qps=10000 outstanding=100 noise=10 noise_retries=2
 while [ $# -gt 0 ]; do
     case "$1" in
