@@ -99,6 +99,7 @@ fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut u
     }
     let q_end = i + 4;
     let question = &raw[12..q_end];
+    let mut dnssec_ok = false;
     let edns = if ar == 1 {
         // RFC 6891 section 6.1.2: root owner, type OPT, class = payload size, TTL = ext-rcode,
         // version, flags; then the options. Only version 0 without options is ours: options (a
@@ -113,14 +114,14 @@ fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut u
         if version != 0 || rdlen != 0 || p + 11 != raw.len() {
             return None;
         }
-        Some((payload, *raw.get(p + 7)? & 0x80 != 0))
+        dnssec_ok = *raw.get(p + 7)? & 0x80 != 0;
+        Some(payload)
     } else {
         if q_end != raw.len() {
             return None;
         }
         None
     };
-    let (edns, dnssec_ok) = (edns.map(|(payload, _)| payload), edns.is_some_and(|(_, d)| d));
     Some(Parsed {
         id: [raw[0], raw[1]],
         rd: b2 & 0x01 != 0,

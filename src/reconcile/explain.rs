@@ -158,13 +158,11 @@ impl State {
             [svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_service(ns, svc)),
             ["_zone", svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_zonal(ns, svc, "", &[])),
             [label, svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_endpoint(ns, svc, label)),
-            [directive, "_zone", svc, ns, "svc"] => {
-                self.in_namespace(ns, |st| st.explain_zonal(ns, svc, directive, &[]))
-            }
-            [port, proto, svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_srv(ns, svc, port, proto)),
+            // Before the SRV form: `pin._zone.<svc>` has five labels too.
             [.., directive, "_zone", svc, ns, "svc"] => {
                 self.in_namespace(ns, |st| st.explain_zonal(ns, svc, directive, &labels[..labels.len() - 5]))
             }
+            [port, proto, svc, ns, "svc"] => self.in_namespace(ns, |st| st.explain_srv(ns, svc, port, proto)),
             ["pod"] | [_, "pod"] | [_, _, "pod"] => Why::reason(
                 "pod records (`<dashed-ip>.<ns>.pod`) follow the `pods` option: disabled answers NXDOMAIN, insecure any \
                  well-formed dashed IP, verified only an IP a pod in that namespace has",
