@@ -14,6 +14,7 @@ use headless_dns::dns::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec};
 use headless_dns::index::{Index, NameData, Owner, Published};
 use headless_dns::model::ObjectKey;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RecordType};
 
 /// 1,000 headless services of 10 pods each, as the benchmark zones are shaped.
@@ -50,10 +51,19 @@ fn zones() -> Zones {
 }
 
 fn query(name: &str) -> Vec<u8> {
+    query_as(name, false)
+}
+
+/// With `resolver`, as BIND forwards: the DO bit and an 8-octet client COOKIE (RFC 7873).
+fn query_as(name: &str, resolver: bool) -> Vec<u8> {
     let mut m = Message::new(7, MessageType::Query, OpCode::Query);
     m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
     let mut e = Edns::new();
     e.set_max_payload(1232);
+    if resolver {
+        e.set_dnssec_ok(true);
+        e.options_mut().insert(EdnsOption::Unknown(10, vec![0x2f, 0x8a, 0x6c, 0x31, 0xd0, 0xb4, 0x7e, 0x95]));
+    }
     m.set_edns(e);
     m.to_vec().unwrap()
 }
@@ -65,6 +75,7 @@ fn benches(c: &mut Criterion) {
     let hit = query("web-3.svc-500.default.svc.cluster.local.");
     let service = query("svc-500.default.svc.cluster.local.");
     let miss = query("api.example.com.default.svc.cluster.local.");
+    let resolver_miss = query_as("api.example.com.default.svc.cluster.local.", true);
     let mut out = Vec::with_capacity(1232);
 
     c.bench_function("parse: hickory Message::from_vec (reference)", |b| {
@@ -77,13 +88,20 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(z.index().lookup(black_box("api.example.com.default.svc"))))
     });
     c.bench_function("fast path: pod name hit (parse + lookup + encode)", |b| {
-        b.iter(|| black_box(fast::answer(&z, black_box(&hit), &mut out)))
+        b.iter(|| black_box(fast::answer(&z, black_box(&hit), src.ip(), &mut out)))
     });
     c.bench_function("fast path: service name, 10 addresses", |b| {
-        b.iter(|| black_box(fast::answer(&z, black_box(&service), &mut out)))
+        b.iter(|| black_box(fast::answer(&z, black_box(&service), src.ip(), &mut out)))
     });
     c.bench_function("fast path: NXDOMAIN with SOA", |b| {
-        b.iter(|| black_box(fast::answer(&z, black_box(&miss), &mut out)))
+        b.iter(|| black_box(fast::answer(&z, black_box(&miss), src.ip(), &mut out)))
+    });
+    c.bench_function("fast path: NXDOMAIN, DO bit and a client COOKIE (resolver)", |b| {
+        b.iter(|| black_box(fast::answer(&z, black_box(&resolver_miss), src.ip(), &mut out)))
+    });
+    c.bench_function("cookie: a server cookie (clock + SipHash-2-4)", |b| {
+        let client = [0x2f, 0x8a, 0x6c, 0x31, 0xd0, 0xb4, 0x7e, 0x95];
+        b.iter(|| black_box(z.cookies().reply_option(black_box(&client), src.ip())))
     });
     c.bench_function("general path: pod name hit", |b| {
         b.iter(|| black_box(general.respond(black_box(&hit), src, Transport::Udp)))

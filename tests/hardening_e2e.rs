@@ -344,3 +344,61 @@ async fn the_do_bit_is_copied_into_every_reply_with_edns() {
         }
     }
 }
+
+/// RFC 7873 section 5.2.3 and RFC 9018: a query with a client cookie gets it back with a 16-octet
+/// server cookie (version 1, reserved zero), on every path: an A hit and an NXDOMAIN (the fast
+/// path), SRV (the general path) and TCP; a query returning our server cookie is answered the
+/// same way; a COOKIE option no cookie can fill gets FORMERR (RFC 7873 section 5.2.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_cookies_are_echoed_with_a_server_cookie_on_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    support::yaml::write(
+        dir.path(),
+        "a.yaml",
+        &[support::yaml::headless_service("nginx"), support::yaml::pod("web-0", "nginx", "10.244.1.5", true)],
+    );
+    let s = tokio::task::block_in_place(|| manifests_server(dir.path(), &[]));
+    let client = "2f8a6c31d0b47e95";
+    let cookie_of = |raw: &str| -> String {
+        let line = raw.lines().find(|l| l.starts_with("; COOKIE:")).unwrap_or_else(|| panic!("no COOKIE: {raw}"));
+        line["; COOKIE: ".len()..].split(' ').next().unwrap().to_string()
+    };
+    let mut ours = String::new();
+    for (args, status) in [
+        (vec![WEB0], "NOERROR"),
+        (vec!["web-9.nginx.default.svc.cluster.local."], "NXDOMAIN"),
+        (vec!["_http._tcp.nginx.default.svc.cluster.local.", "SRV"], "NXDOMAIN"),
+        (vec!["nginx.default.svc.cluster.local.", "SRV"], "NOERROR"),
+        (vec![WEB0, "+tcp"], "NOERROR"),
+    ] {
+        let mut args = args.clone();
+        let sent = format!("+cookie={client}");
+        args.push(&sent);
+        let r = tokio::task::block_in_place(|| support::dns::dig(s.dns, &args));
+        assert!(r.raw.contains(&format!("status: {status}")), "{args:?}: {}", r.raw);
+        let got = cookie_of(&r.raw);
+        assert_eq!(got.len(), 48, "{args:?}: client and server cookie: {got}");
+        assert_eq!(&got[..16], client, "{args:?}: the client cookie is echoed");
+        assert_eq!(&got[16..24], "01000000", "{args:?}: RFC 9018 version 1, reserved zero");
+        ours = got;
+    }
+    // The server cookie handed out comes back: answered, with a server cookie again.
+    let sent = format!("+cookie={ours}");
+    let r = tokio::task::block_in_place(|| support::dns::dig(s.dns, &[WEB0, &sent]));
+    assert!(r.raw.contains("status: NOERROR") && r.raw.contains("10.244.1.5"), "{}", r.raw);
+    assert_eq!(&cookie_of(&r.raw)[..16], client);
+    // So does a server cookie that is not ours (another replica's, a forged one): RFC 7873
+    // section 5.2.4 treats it as a client cookie alone.
+    let sent = format!("+cookie={client}0100000000000000deadbeefdeadbeef");
+    let r = tokio::task::block_in_place(|| support::dns::dig(s.dns, &[WEB0, &sent]));
+    assert!(r.raw.contains("status: NOERROR") && r.raw.contains("10.244.1.5"), "{}", r.raw);
+    assert_eq!(cookie_of(&r.raw).len(), 48);
+    // Malformed: 5 octets, or a client cookie and 4 octets of server cookie.
+    for bad in ["0102030405", "2f8a6c31d0b47e9501020304"] {
+        let sent = format!("+cookie={bad}");
+        for transport in ["+notcp", "+tcp"] {
+            let r = tokio::task::block_in_place(|| support::dns::dig(s.dns, &[WEB0, &sent, transport]));
+            assert!(r.raw.contains("status: FORMERR"), "{bad} {transport}: {}", r.raw);
+        }
+    }
+}

@@ -12,6 +12,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use ipnet::IpNet;
 
+use super::cookie::Cookies;
 use super::names::{relative_key, undash_ip};
 use super::reverse::{ip_of_ptr_name, net_of_reverse_zone};
 use super::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec};
@@ -83,6 +84,8 @@ pub struct Zones {
     settings: ZoneSettings,
     /// The apexes in wire form, most specific first.
     wire_apexes: Vec<WireApex>,
+    /// The server secret and clock for DNS cookies.
+    cookies: Cookies,
 }
 
 /// Where a question falls.
@@ -153,7 +156,26 @@ impl Zones {
                 WireApex { labels, wire, forward: a.net.is_none() && !a.multicluster }
             })
             .collect();
-        Self { index, multicluster: Arc::new(Index::new()), apexes, primary, settings, wire_apexes }
+        Self {
+            index,
+            multicluster: Arc::new(Index::new()),
+            apexes,
+            primary,
+            settings,
+            wire_apexes,
+            cookies: Cookies::process(),
+        }
+    }
+
+    /// Makes server cookies with `cookies` instead of the process's (tests pin the clock).
+    pub fn with_cookies(mut self, cookies: Cookies) -> Self {
+        self.cookies = cookies;
+        self
+    }
+
+    /// The server secret and clock DNS cookies are made with.
+    pub fn cookies(&self) -> &Cookies {
+        &self.cookies
     }
 
     /// Answers the multicluster zones from `index` (the reconciler publishes ServiceImports

@@ -1,7 +1,9 @@
 //! The lean UDP answer path for the common queries: a standard query with one IN question for A
-//! or AAAA under a forward zone, with or without a plain EDNS(0) OPT (DO bit copied). It parses only the header,
-//! the question and the OPT, looks the lower-cased name up in the index and writes the reply
-//! straight into the output buffer: no allocation beyond the index lookup.
+//! or AAAA under a forward zone, with or without an EDNS(0) OPT (DO bit copied) that holds at most
+//! a well-formed COOKIE option (echoed with a server cookie, [`super::cookie`]): what stub
+//! resolvers, dig and forwarding resolvers such as BIND send. It parses only the header, the
+//! question and the OPT, looks the lower-cased name up in the index and writes the reply straight
+//! into the output buffer: no allocation beyond the index lookup.
 //!
 //! Everything else (other types, pod and apex names, CNAMEs, reverse zones, EDNS options we would
 //! have to reason about, replies that need truncation, malformed input) returns
@@ -10,10 +12,13 @@
 //!
 //! Entry point: [`answer`].
 
+use std::net::IpAddr;
+
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use super::answer::Zones;
+use super::cookie;
 use super::general::{MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD};
 
 /// SOA timers, as the general path sets them.
@@ -52,6 +57,8 @@ struct Parsed<'a> {
     edns: Option<u16>,
     /// The OPT's DO bit (RFC 3225), copied into the reply's OPT.
     dnssec_ok: bool,
+    /// The client cookie of the OPT's COOKIE option (RFC 7873), if it had one.
+    cookie: Option<[u8; 8]>,
 }
 
 fn u16_at(b: &[u8], i: usize) -> Option<u16> {
@@ -100,10 +107,12 @@ fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut u
     let q_end = i + 4;
     let question = &raw[12..q_end];
     let mut dnssec_ok = false;
+    let mut cookie = None;
     let edns = if ar == 1 {
         // RFC 6891 section 6.1.2: root owner, type OPT, class = payload size, TTL = ext-rcode,
-        // version, flags; then the options. Only version 0 without options is ours: options (a
-        // malformed Client Subnet, say) are the general path's to judge.
+        // version, flags; then the options. Only version 0 with no option or one well-formed
+        // COOKIE is ours: other options (a malformed Client Subnet, a malformed cookie, say) are
+        // the general path's to judge.
         let p = q_end;
         if *raw.get(p)? != 0 || u16_at(raw, p + 1)? != TYPE_OPT {
             return None;
@@ -111,8 +120,16 @@ fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut u
         let payload = u16_at(raw, p + 3)?;
         let version = *raw.get(p + 6)?;
         let rdlen = u16_at(raw, p + 9)? as usize;
-        if version != 0 || rdlen != 0 || p + 11 != raw.len() {
+        if version != 0 || p + 11 + rdlen != raw.len() {
             return None;
+        }
+        if rdlen > 0 {
+            // One option: code, length, data filling the OPT's RDATA.
+            let (code, len) = (u16_at(raw, p + 11)?, u16_at(raw, p + 13)? as usize);
+            if code != cookie::OPTION_CODE || 4 + len != rdlen {
+                return None;
+            }
+            cookie = Some(cookie::client_cookie(&raw[p + 15..]).ok()?);
         }
         dnssec_ok = *raw.get(p + 7)? & 0x80 != 0;
         Some(payload)
@@ -131,11 +148,13 @@ fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut u
         qtype,
         edns,
         dnssec_ok,
+        cookie,
     })
 }
 
-/// Answers `raw` into `out` (cleared first) when it is a query this path handles.
-pub fn answer(zones: &Zones, raw: &[u8], out: &mut Vec<u8>) -> Fast {
+/// Answers `raw`, sent from `client`, into `out` (cleared first) when it is a query this path
+/// handles.
+pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> Fast {
     let mut labels = [(0usize, 0usize); 128];
     let mut n = 0usize;
     let Some(q) = parse(raw, &mut labels, &mut n) else {
@@ -280,17 +299,32 @@ pub fn answer(zones: &Zones, raw: &[u8], out: &mut Vec<u8>) -> Fast {
     };
     if let Some(payload) = q.edns {
         // OPT: root owner, our payload size, ext-rcode 0, version 0, the query's DO bit (RFC 3225
-        // section 3: copied into the response) and no other flag, no options.
+        // section 3: copied into the response) and no other flag; the COOKIE option when the
+        // query had one (RFC 7873 section 5.2.3: the client cookie and a server cookie).
         out.push(0);
         out.extend_from_slice(&TYPE_OPT.to_be_bytes());
         out.extend_from_slice(&payload.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD).to_be_bytes());
-        out.extend_from_slice(&[0, 0, if q.dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
+        out.extend_from_slice(&[0, 0, if q.dnssec_ok { 0x80 } else { 0 }, 0]);
+        match &q.cookie {
+            None => out.extend_from_slice(&[0, 0]),
+            Some(client_cookie) => {
+                out.extend_from_slice(&(4 + cookie::REPLY_OPTION_LEN as u16).to_be_bytes());
+                out.extend_from_slice(&cookie::OPTION_CODE.to_be_bytes());
+                out.extend_from_slice(&(cookie::REPLY_OPTION_LEN as u16).to_be_bytes());
+                out.extend_from_slice(&zones.cookies().reply_option(client_cookie, client));
+            }
+        }
     }
     Fast::Answered { rcode, qtype }
 }
 
+/// The length of the reply's OPT: 11 octets, and the COOKIE option's 4 + 24.
 fn edns_len(q: &Parsed<'_>) -> usize {
-    if q.edns.is_some() { 11 } else { 0 }
+    match (q.edns, q.cookie) {
+        (None, _) => 0,
+        (Some(_), None) => 11,
+        (Some(_), Some(_)) => 11 + 4 + cookie::REPLY_OPTION_LEN,
+    }
 }
 
 /// Type, class IN, TTL and RDLENGTH of a record.
@@ -307,6 +341,7 @@ mod tests {
 
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
     use hickory_proto::rr::Name;
+    use hickory_proto::rr::rdata::opt::EdnsOption;
 
     use super::*;
     use crate::dns::general::{Responder, Transport};
@@ -368,6 +403,18 @@ mod tests {
     }
 
     fn query_do(name: &str, t: RecordType, edns: Option<u16>, rd: bool, dnssec_ok: bool) -> Vec<u8> {
+        query_options(name, t, edns, rd, dnssec_ok, &[])
+    }
+
+    /// A query whose OPT (when `edns`) carries `options` as (code, data).
+    fn query_options(
+        name: &str,
+        t: RecordType,
+        edns: Option<u16>,
+        rd: bool,
+        dnssec_ok: bool,
+        options: &[(u16, &[u8])],
+    ) -> Vec<u8> {
         let mut m = Message::new(0x1234, MessageType::Query, OpCode::Query);
         m.metadata.recursion_desired = rd;
         m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
@@ -375,6 +422,9 @@ mod tests {
             let mut e = Edns::new();
             e.set_max_payload(size);
             e.set_dnssec_ok(dnssec_ok);
+            for (code, data) in options {
+                e.options_mut().insert(EdnsOption::Unknown(*code, data.to_vec()));
+            }
             m.set_edns(e);
         }
         m.to_vec().unwrap()
@@ -382,9 +432,10 @@ mod tests {
 
     #[test]
     fn fast_and_general_paths_give_byte_identical_replies() {
-        let z = zones();
+        // Server cookies read the clock: both paths read a pinned one.
+        let z = zones().with_cookies(crate::dns::cookie::Cookies::new([7; 16]).with_clock(|| 1_700_000_000));
         let general = Responder::new(z.clone());
-        let src = "127.0.0.1:1".parse().unwrap();
+        let src: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
         let names = [
             "web-0.nginx.default.svc.cluster.local.",
             "WEB-0.Nginx.Default.SVC.Cluster.LOCAL.",
@@ -403,19 +454,36 @@ mod tests {
         for name in names {
             for t in [RecordType::A, RecordType::AAAA] {
                 for edns in [None, Some(512), Some(1232), Some(4096), Some(100)] {
-                    for (rd, dnssec_ok) in [(false, false), (true, false), (true, true)] {
-                        let raw = query_do(name, t, edns, rd, dnssec_ok);
+                    for (rd, dnssec_ok, cookie) in [
+                        (false, false, None),
+                        (true, false, None),
+                        (true, true, None),
+                        // A client cookie alone, with a server cookie of ours, with another's.
+                        (true, true, Some(&b"\x2f\x8a\x6c\x31\xd0\xb4\x7e\x95"[..])),
+                        (false, false, Some(&[9u8; 24][..])),
+                        (true, false, Some(&[3u8; 40][..])),
+                    ] {
+                        if cookie.is_some() && edns.is_none() {
+                            continue;
+                        }
+                        let options: Vec<(u16, &[u8])> = cookie.map(|c| (10, c)).into_iter().collect();
+                        let raw = query_options(name, t, edns, rd, dnssec_ok, &options);
                         let want = general.respond(&raw, src, Transport::Udp).unwrap();
                         let mut out = Vec::new();
-                        match answer(&z, &raw, &mut out) {
+                        match answer(&z, &raw, src.ip(), &mut out) {
                             Fast::Answered { rcode, .. } => {
                                 fast_count += 1;
                                 assert_eq!(rcode, want.rcode);
                                 assert_eq!(out, want.bytes, "{name} {t} {edns:?} rd={rd} do={dnssec_ok}");
                                 // RFC 3225 section 3: DO copied (the OPT ends the reply; its flags
                                 // are its 4th- and 3rd-last octets).
-                                if edns.is_some() {
+                                if edns.is_some() && cookie.is_none() {
                                     assert_eq!(out[out.len() - 4] & 0x80 != 0, dnssec_ok, "{name} {t}");
+                                }
+                                // RFC 7873 section 5.2.3: the client cookie and a server cookie
+                                // end the reply.
+                                if let Some(c) = cookie {
+                                    assert_eq!(&out[out.len() - 24..out.len() - 16], &c[..8], "{name} {t}");
                                 }
                             }
                             Fast::Fallback => panic!("{name} {t} {edns:?} should take the fast path"),
@@ -424,12 +492,13 @@ mod tests {
                 }
             }
         }
-        assert_eq!(fast_count, names.len() * 2 * 5 * 3);
+        assert_eq!(fast_count, names.len() * 2 * (5 * 3 + 4 * 3));
     }
 
     #[test]
     fn unusual_queries_fall_back() {
         let z = zones();
+        let src: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
         let mut out = Vec::new();
         for (name, t, edns) in [
             ("cluster.local.", RecordType::A, None),
@@ -441,17 +510,32 @@ mod tests {
             ("1.0.0.10.in-addr.arpa.", RecordType::A, None),
             ("example.com.", RecordType::A, None),
         ] {
-            assert_eq!(answer(&z, &query(name, t, edns, true), &mut out), Fast::Fallback, "{name} {t}");
+            assert_eq!(answer(&z, &query(name, t, edns, true), src.ip(), &mut out), Fast::Fallback, "{name} {t}");
+        }
+        // A malformed cookie (RFC 7873 section 5.2.2: FORMERR), two cookies, a cookie and another
+        // option, another option alone: the general path judges them.
+        let web0 = "web-0.nginx.default.svc.cluster.local.";
+        for options in [
+            vec![(10u16, &[1u8; 5][..])],
+            vec![(10, &[1u8; 12][..])],
+            vec![(10, &[1u8; 41][..])],
+            vec![(10, &[1u8; 8][..]), (10, &[2u8; 8][..])],
+            vec![(10, &[1u8; 8][..]), (3, &[][..])],
+            vec![(3, &[][..]), (10, &[1u8; 8][..])],
+            vec![(3, &[][..])],
+        ] {
+            let raw = query_options(web0, RecordType::A, Some(1232), true, false, &options);
+            assert_eq!(answer(&z, &raw, src.ip(), &mut out), Fast::Fallback, "{options:?}");
         }
         let mut raw = query("web-0.nginx.default.svc.cluster.local.", RecordType::A, Some(1232), false);
         let at = raw.len() - 5;
         raw[at] = 1; // EDNS version 1
-        assert_eq!(answer(&z, &raw, &mut out), Fast::Fallback);
+        assert_eq!(answer(&z, &raw, src.ip(), &mut out), Fast::Fallback);
         let mut raw = query("web-0.nginx.default.svc.cluster.local.", RecordType::A, None, false);
         raw[2] |= 0x80; // a response
-        assert_eq!(answer(&z, &raw, &mut out), Fast::Fallback);
+        assert_eq!(answer(&z, &raw, src.ip(), &mut out), Fast::Fallback);
         for cut in 0..raw.len() {
-            let _ = answer(&z, &raw[..cut], &mut out);
+            let _ = answer(&z, &raw[..cut], src.ip(), &mut out);
         }
     }
 }

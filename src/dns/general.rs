@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use hickory_proto::op::{Edns, Header, MessageType, Metadata, OpCode, ResponseCode, emit_message_parts};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::xfer::Protocol;
@@ -18,6 +19,7 @@ use hickory_server::server::Request;
 use hickory_server::zone_handler::MessageResponseBuilder;
 
 use super::answer::{Answer, Zones};
+use super::cookie;
 
 /// RFC 1035 section 4.2.1: without EDNS a UDP message is at most 512 octets.
 pub const MIN_UDP_PAYLOAD: u16 = 512;
@@ -114,6 +116,19 @@ impl Responder {
             Err(_) => return Some(bare_reply(&header.metadata, ResponseCode::FormErr, None, false)),
         };
         let edns_for_errors = request.edns.as_ref().map(|e| (udp_limit(Some(e)), e.flags().dnssec_ok));
+        // RFC 7873 section 5.2.2: more than one COOKIE option, or one of a length no cookie has,
+        // is malformed (FORMERR); a well-formed one is answered with a server cookie.
+        // (hickory keeps a COOKIE as an unknown option, its data as sent.)
+        let cookies: Vec<&[u8]> = request.edns.as_ref().map_or_else(Vec::new, |e| {
+            let all = e.options().get_all(EdnsCode::Cookie).into_iter();
+            all.map(|o| if let EdnsOption::Unknown(_, data) = o { data.as_slice() } else { &[] }).collect()
+        });
+        let client_cookie = match cookies.as_slice() {
+            [] => Ok(None),
+            [one] => cookie::client_cookie(one).map(Some),
+            _ => Err(cookie::Malformed),
+        };
+        let zones = self.zones.load();
         // RFC 6891 section 6.1.3: an unsupported EDNS version gets BADVERS; an opcode other than
         // QUERY gets NOTIMP; both judged before the question. RFC 9619: exactly one question.
         // With any other count the reply carries no question, so that it always fits.
@@ -121,7 +136,7 @@ impl Responder {
             Some(ResponseCode::BADVERS)
         } else if request.metadata.op_code != OpCode::Query {
             Some(ResponseCode::NotImp)
-        } else if request.queries.len() != 1 {
+        } else if request.queries.len() != 1 || client_cookie.is_err() {
             Some(ResponseCode::FormErr)
         } else {
             None
@@ -146,6 +161,10 @@ impl Responder {
             r.set_version(0);
             // RFC 3225 section 3: the DO bit of the query is copied into the response.
             r.set_dnssec_ok(e.flags().dnssec_ok);
+            if let Ok(Some(c)) = &client_cookie {
+                let option = zones.cookies().reply_option(c, src.ip());
+                r.options_mut().insert(EdnsOption::Unknown(cookie::OPTION_CODE, option.to_vec()));
+            }
             r
         });
         let limit = match transport {
@@ -180,7 +199,7 @@ impl Responder {
         }
 
         let original = request.queries.queries()[0].original();
-        let mut answer = self.zones.load().answer(original.name(), original.query_type(), original.query_class());
+        let mut answer = zones.answer(original.name(), original.query_type(), original.query_class());
         metadata.response_code = answer.rcode;
         metadata.authoritative = answer.authoritative;
 

@@ -1,6 +1,7 @@
 //! The DNS side: it reads only the [`crate::index::Index`], never Kubernetes types.
 //!
 //! - [`answer`]: the zone logic (which records, which rcode) for one question;
+//! - [`cookie`]: DNS Cookies (RFC 7873, server cookies as RFC 9018 makes them);
 //! - [`fast`]: the lean UDP path for A/AAAA under a forward zone;
 //! - [`general`]: every other request, on hickory-server's request and response types;
 //! - [`names`]: the name grammar (label limits, dashed IPs, zone-relative keys);
@@ -9,6 +10,7 @@
 //! - [`zone`]: what to serve (zones, TTLs, answer options), the DNS side's own settings types.
 
 pub mod answer;
+pub mod cookie;
 pub mod fast;
 pub mod general;
 pub mod names;

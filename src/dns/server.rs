@@ -196,7 +196,7 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
         // Defence in depth: a bug that panics on one packet must not take the worker down (the
         // fuzzers have found none); the packet is dropped and logged.
         let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            match fast::answer(&responder.zones(), raw, &mut out) {
+            match fast::answer(&responder.zones(), raw, src.ip(), &mut out) {
                 Fast::Answered { rcode, qtype } => Some((rcode, Some(qtype))),
                 Fast::Fallback => responder.respond(raw, src, Transport::Udp).map(|reply| {
                     if reply.truncated {

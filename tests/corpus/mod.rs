@@ -184,7 +184,7 @@ pub struct UdpOutcome {
 /// `raw` as the server's UDP loop answers it: the fast path, and on `Fallback` the general path.
 pub fn udp(f: &Fixture, raw: &[u8]) -> UdpOutcome {
     let mut out = Vec::new();
-    match fast::answer(&f.zones, raw, &mut out) {
+    match fast::answer(&f.zones, raw, f.src.ip(), &mut out) {
         Fast::Answered { .. } => UdpOutcome { reply: Some(out), fast: true },
         Fast::Fallback => {
             UdpOutcome { reply: f.general.respond(raw, f.src, Transport::Udp).map(|r| r.bytes), fast: false }
@@ -508,6 +508,21 @@ fn web0_with_opt(m: &Message) -> Result<(), String> {
     }
 }
 
+/// web-0's address, and an OPT whose one option is the COOKIE (RFC 7873 section 5.2.3): the
+/// client cookie 01..08 echoed and a 16-octet RFC 9018 server cookie (version 1, reserved zero).
+fn web0_with_cookie(m: &Message) -> Result<(), String> {
+    web0(m)?;
+    let Some(e) = &m.edns else { return Err("no OPT in the reply".into()) };
+    match e.options().options.as_slice() {
+        [(_, hickory_proto::rr::rdata::opt::EdnsOption::Unknown(10, data))]
+            if data.len() == 24 && data[..8] == [1, 2, 3, 4, 5, 6, 7, 8] && data[8..12] == [1, 0, 0, 0] =>
+        {
+            Ok(())
+        }
+        other => Err(format!("want the client cookie and a server cookie, got {other:?}")),
+    }
+}
+
 fn soa_only(m: &Message) -> Result<(), String> {
     if m.answers.is_empty() && m.authorities.len() == 1 && m.authorities[0].record_type() == RecordType::SOA {
         Ok(())
@@ -702,7 +717,26 @@ pub fn cases() -> Vec<Case> {
     let mut cookie = header(0x0705, 0, [1, 0, 0, 1]);
     cookie.extend(&q_web0);
     cookie.extend(opt(1232, 0, &[(10, b"\x01\x02\x03\x04\x05\x06\x07\x08")]));
-    c.same("client COOKIE (not implemented: ignored)", cookie, Rcode(NOERROR, web0_with_opt), false);
+    c.same("client COOKIE (echoed with a server cookie)", cookie, Rcode(NOERROR, web0_with_cookie), true);
+    let mut with_server = header(0x0708, 0, [1, 0, 0, 1]);
+    with_server.extend(&q_web0);
+    with_server.extend(opt(1232, 0, &[(10, &[[1, 2, 3, 4, 5, 6, 7, 8], [9; 8]].concat())]));
+    c.same("client and a foreign server COOKIE", with_server, Rcode(NOERROR, web0_with_cookie), false);
+    // RFC 7873 section 5.2.2: a COOKIE no cookie fits, or two, is FORMERR.
+    for (id, options) in [
+        (0x0709u16, vec![(10u16, &[1u8; 7][..])]),
+        (0x070a, vec![(10, &[1u8; 9][..])]),
+        (0x070b, vec![(10, &[1u8; 15][..])]),
+        (0x070c, vec![(10, &[1u8; 41][..])]),
+        (0x070d, vec![(10, &[1u8; 8][..]), (10, &[2u8; 8][..])]),
+        (0x070e, vec![(10, &[][..])]),
+    ] {
+        let mut bad = header(id, 0, [1, 0, 0, 1]);
+        bad.extend(&q_web0);
+        bad.extend(opt(1232, 0, &options));
+        let lens: Vec<usize> = options.iter().map(|(_, d)| d.len()).collect();
+        c.same(&format!("malformed COOKIE {lens:?}"), bad, Rcode(FORMERR, with_opt), id == 0x0709);
+    }
     let mut nsid = header(0x0706, 0, [1, 0, 0, 1]);
     nsid.extend(&q_web0);
     nsid.extend(opt(1232, 0, &[(3, b"")]));
