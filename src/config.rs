@@ -240,6 +240,12 @@ pub struct Config {
     /// permission, expected names are simply unknown). Default true.
     #[arg(long, env = "HEADLESS_DNS_STATEFULSETS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub statefulsets: Option<bool>,
+    /// List the watched kinds as watch streams (Kubernetes streaming lists, `sendInitialEvents`:
+    /// served from the API server's watch cache, one object at a time, no etcd read) where the API
+    /// server offers them, falling back to paged lists per kind where it does not (WatchList off,
+    /// as on Kubernetes 1.33, or older than 1.27). false: paged lists only. Default true.
+    #[arg(long, env = "HEADLESS_DNS_STREAMING_LISTS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub streaming_lists: Option<bool>,
     /// Log format. Default text.
     #[arg(long, env = "HEADLESS_DNS_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -552,6 +558,7 @@ impl Config {
             statefulsets: self.statefulsets.unwrap_or(true),
             nodes: self.zonal.unwrap_or(false) && self.endpoints_from() == EndpointsFrom::Pods && !noendpoints,
             imports: !self.multicluster_zone.is_empty(),
+            streaming_lists: self.streaming_lists.unwrap_or(true),
         }
     }
 
@@ -645,6 +652,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
         soa_minimum,
         expected_negative_ttl,
         statefulsets,
+        streaming_lists,
         log_format,
         endpoints_from,
         pods,
@@ -693,6 +701,7 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
     restart("http-listen", http_listen != running.http_listen);
     restart("debug-listen", debug_listen != running.debug_listen);
     restart("statefulsets", statefulsets != running.statefulsets);
+    restart("streaming-lists", streaming_lists != running.streaming_lists);
     restart("log-format", log_format != running.log_format);
     restart("endpoints-from", endpoints_from != running.endpoints_from);
     restart("namespaces", namespaces != running.namespaces);

@@ -84,6 +84,9 @@ pub struct Metrics {
     pub watch_errors: Family<KindLabels, Counter>,
     /// Watch restarts: relists after the first list.
     pub watch_restarts: Family<KindLabels, Counter>,
+    /// Watches that fell back from streaming lists to paged lists (the API server does not
+    /// offer them).
+    pub streaming_list_fallbacks: Family<KindLabels, Counter>,
     /// Seconds since each watch's last event (computed at scrape).
     pub watch_last_event_age: Family<KindLabels, Gauge<f64, AtomicU64>>,
     /// DNS programming latency: from the object's change time in the API (a pod's condition
@@ -137,6 +140,12 @@ impl Metrics {
         registry.register("watch_errors", "Watch errors (each is retried with backoff)", watch_errors.clone());
         let watch_restarts = Family::<KindLabels, Counter>::default();
         registry.register("watch_restarts", "Relists after the first full list", watch_restarts.clone());
+        let streaming_list_fallbacks = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "streaming_list_fallbacks",
+            "Watches that fell back to paged lists because the API server does not offer streaming lists",
+            streaming_list_fallbacks.clone(),
+        );
         let watch_last_event_age = Family::<KindLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "watch_last_event_age_seconds",
@@ -186,6 +195,7 @@ impl Metrics {
             watch_events,
             watch_errors,
             watch_restarts,
+            streaming_list_fallbacks,
             watch_last_event_age,
             programming_latency,
             truncated,

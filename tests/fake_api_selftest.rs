@@ -769,7 +769,40 @@ async fn streaming_lists_get_initial_events_and_the_end_bookmark() {
     w.expect(&["Init", "InitApply(a)", "InitApply(b)", "InitDone"]).await;
     api.apply(pod("default", "c", &[]));
     w.expect(&["Apply(c)"]).await;
-    assert_eq!(api.list_count("Pod"), 0);
+    assert_eq!((api.list_count("Pod"), api.stream_count("Pod")), (0, 1));
+}
+
+/// A server with the `WatchList` gate off (Kubernetes 1.33's default) refuses the streaming list
+/// with 422 `Invalid`, and kube's watcher retries it forever (headless-dns falls back); one that
+/// ignores the parameter sends the state but never the end bookmark, so the list never ends.
+#[tokio::test]
+async fn streaming_lists_refused_or_ignored_as_older_servers_do() {
+    let api = FakeApi::start().await;
+    api.apply(pod("default", "a", &[]));
+    api.set_streaming_lists(fake_api::StreamingLists::Refused);
+    let mut w = Watch::spawn(Api::<Pod>::all(client(&api)), watcher::Config::default().streaming_lists());
+    w.expect(&["Err(WatchStartFailed 422)", "Err(WatchStartFailed 422)"]).await;
+    assert_eq!((api.stream_count("Pod"), api.list_count("Pod")), (0, 0));
+
+    api.set_streaming_lists(fake_api::StreamingLists::Ignored);
+    let (_, first) = w.next_ok().await;
+    assert!(matches!(first, Event::Init));
+    w.expect(&["InitApply(a)"]).await;
+    w.assert_quiet(Duration::from_millis(300)).await;
+    // A clean end of the stream starts the streaming list again, still without an end.
+    api.disconnect_watches();
+    w.expect(&["Init", "InitApply(a)"]).await;
+    assert_eq!(api.stream_count("Pod"), 0);
+
+    // The real server's checks on a streaming list's parameters.
+    let addr = api.addr();
+    let path = "/api/v1/pods?watch=true&sendInitialEvents=true&resourceVersion=0";
+    api.set_streaming_lists(fake_api::StreamingLists::Offered);
+    let r = raw_get(addr, &format!("{path}&allowWatchBookmarks=true"), true).await;
+    assert_eq!(r.status, 422, "no resourceVersionMatch");
+    let r = raw_get(addr, &format!("{path}&resourceVersionMatch=NotOlderThan"), true).await;
+    assert_eq!(r.status, 422, "no allowWatchBookmarks");
+    assert_eq!(api.stream_count("Pod"), 0);
 }
 
 #[tokio::test]

@@ -351,13 +351,16 @@ async fn watch_errors_keep_the_last_good_answers(code: u16) {
     probe.assert_no_gap().await;
 }
 
-/// HTTP `code` on every list while a relist is needed: with the watches down, web-1 is deleted,
-/// web-2 added and the history compacted; the watch then resumes from a forgotten version
-/// (in-stream 410) and every relist gets `code`. The last good answers serve (web-1 too: the
+/// HTTP `code` on every list (streaming lists: every watch) while a relist is needed: with the
+/// watches down, web-1 is deleted, web-2 added and the history compacted; the watch then resumes
+/// from a forgotten version (in-stream 410) and every relist gets `code`. The last good answers serve (web-1 too: the
 /// server cannot know), `/readyz` stays 200 and names the failed list, and soon after
 /// the relist finally completing the answers equal the API's state.
-async fn relist_errors_keep_the_last_good_answers(code: u16) {
-    let f = Fixture::start(base_objects(), &[]).await;
+/// With `streaming`, relists are streaming lists (watches), so the fault is on watches; without,
+/// on paged lists.
+async fn relist_errors_keep_the_last_good_answers(code: u16, streaming: bool) {
+    let args: &[&str] = if streaming { &[] } else { &["--streaming-lists=false"] };
+    let f = Fixture::start(base_objects(), args).await;
     let probe = Probe::start(f.server.dns);
     let code_text = code.to_string();
 
@@ -368,13 +371,13 @@ async fn relist_errors_keep_the_last_good_answers(code: u16) {
     f.api.apply(pod("web-2", "nginx", "10.244.3.3"));
     f.api.compact();
     let lists_before = f.lists();
-    f.api.fail_lists(Some(code));
+    let fail = |status| if streaming { f.api.fail_watches(status) } else { f.api.fail_lists(status) };
+    fail(Some(code));
     f.api.fail_requests(None);
+    let failed = if streaming { "failed to start watching" } else { "failed to perform initial object list" };
     let (status, body) = f
         .readyz_until("the pods watch reports the failed relist", "pods", |l| {
-            l.starts_with("pods: synced")
-                && l.contains("failed to perform initial object list")
-                && l.contains(&code_text)
+            l.starts_with("pods: synced") && l.contains(failed) && l.contains(&code_text)
         })
         .await;
     assert_eq!(status, 200, "{body}");
@@ -383,7 +386,7 @@ async fn relist_errors_keep_the_last_good_answers(code: u16) {
         &[(WEB0, &["10.244.1.5"]), (WEB1, &["10.244.2.7"]), (WEB2, &[]), (NGINX, &["10.244.1.5", "10.244.2.7"])],
     )
     .await;
-    f.api.fail_lists(None);
+    fail(None);
     let relisted = f.relisted(lists_before).await;
     f.until_state(
         "the relist's state",
@@ -413,12 +416,22 @@ async fn http_403_on_watches_keeps_the_last_good_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn http_500_on_relists_keeps_the_last_good_answers_then_answers_equal_the_relist() {
-    relist_errors_keep_the_last_good_answers(500).await;
+    relist_errors_keep_the_last_good_answers(500, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn http_500_on_paged_relists_keeps_the_last_good_answers_then_answers_equal_the_relist() {
+    relist_errors_keep_the_last_good_answers(500, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn http_403_on_relists_keeps_the_last_good_answers_then_answers_equal_the_relist() {
-    relist_errors_keep_the_last_good_answers(403).await;
+    relist_errors_keep_the_last_good_answers(403, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn http_403_on_paged_relists_keeps_the_last_good_answers_then_answers_equal_the_relist() {
+    relist_errors_keep_the_last_good_answers(403, false).await;
 }
 
 // ---------------------------------------------------------------------------------------------

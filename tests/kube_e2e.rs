@@ -195,7 +195,8 @@ async fn publish_not_ready_addresses_serves_unready_pods() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pod_deleted_during_partition_and_compaction_is_removed_by_the_relist() {
     let c = statefulset(&[]).await;
-    let lists_before = c.api.list_count("Pod");
+    // Lists are streamed (the fake API offers streaming lists, as Kubernetes 1.34 does).
+    let lists_before = c.api.list_count("Pod") + c.api.stream_count("Pod");
 
     c.api.set_partitioned(true);
     c.api.delete("Pod", "default", "web-1");
@@ -212,7 +213,7 @@ async fn pod_deleted_during_partition_and_compaction_is_removed_by_the_relist() 
         c.status(WEB1) == "NXDOMAIN"
     })
     .await;
-    assert!(c.api.list_count("Pod") > lists_before, "a relist happened");
+    assert!(c.api.list_count("Pod") + c.api.stream_count("Pod") > lists_before, "a relist happened");
     assert_eq!(c.addrs(NGINX), ["10.244.1.5"]);
 }
 
@@ -332,7 +333,7 @@ async fn endpointslices_mode_does_not_watch_pods() {
     .await;
     c.server.wait_for_log("first full sync complete", WAIT);
     assert_eq!(c.addrs(NGINX), ["10.244.7.7"]);
-    assert_eq!(c.api.list_count("Pod"), 0);
+    assert_eq!(c.api.list_count("Pod") + c.api.watch_count("Pod"), 0);
     assert_eq!(c.api.open_watches("Pod"), 0);
 }
 
@@ -375,4 +376,59 @@ async fn metrics_report_watch_activity_and_programming_latency_for_both_endpoint
     assert_eq!(value(r#"headless_dns_watch_events_total{kind="services",event="list"}"#), 1.0);
     assert!(value(r#"headless_dns_watch_last_event_age_seconds{kind="pods"}"#) < 60.0);
     assert!(value(r#"headless_dns_index_names{record="a"}"#) >= 3.0);
+}
+
+/// Streaming lists (`sendInitialEvents`) where the API server offers them, for every kind; paged
+/// lists, per kind, where it refuses them (422, the `WatchList` gate off as on Kubernetes 1.33) or
+/// ignores them (the initial watch ends without the end bookmark); `--streaming-lists=false`
+/// never asks. Each way the answers are the same and a recreated pod's new IP follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lists_stream_where_the_api_offers_it_and_are_paged_where_it_does_not() {
+    use support::fake_api::StreamingLists;
+    for (mode, args) in [
+        (StreamingLists::Offered, &[][..]),
+        (StreamingLists::Refused, &[][..]),
+        (StreamingLists::Ignored, &[][..]),
+        (StreamingLists::Offered, &["--streaming-lists=false"][..]),
+    ] {
+        let what = format!("{mode:?} {args:?}");
+        let api = FakeApi::start().await;
+        api.set_streaming_lists(mode);
+        api.apply(headless("nginx", false));
+        api.apply(pod("web-0", "nginx", Some("10.244.1.5"), true));
+        let server = tokio::task::block_in_place(|| support::server::ServerProcess::watching(&api, args, &[]));
+        if mode == StreamingLists::Ignored {
+            // The state arrives, the end never does: nothing is served as synced until the
+            // stream ends and the watch falls back.
+            eventually("the streamed pods", WAIT, || {
+                let n = api.open_watches("Pod");
+                async move { (n == 1).then_some(()) }
+            })
+            .await;
+            api.disconnect_watches();
+        }
+        server.wait_for_log("first full sync complete", WAIT);
+        assert_eq!(tokio::task::block_in_place(|| dig(server.dns, &[WEB0])).addresses(), ["10.244.1.5"], "{what}");
+        let streamed = mode == StreamingLists::Offered && args.is_empty();
+        for kind in ["Pod", "Service", "EndpointSlice", "Namespace", "StatefulSet"] {
+            let (lists, streams) = (api.list_count(kind), api.stream_count(kind));
+            assert_eq!(
+                (lists == 0, streams > 0),
+                (streamed, streamed),
+                "{what} {kind}: {lists} lists, {streams} streams"
+            );
+        }
+        let fallbacks = server.metric("headless_dns_streaming_list_fallbacks_total{kind=\"pods\"}");
+        let fell_back = matches!(mode, StreamingLists::Refused | StreamingLists::Ignored);
+        assert_eq!(fallbacks, fell_back.then_some(1.0), "{what}");
+        if fell_back {
+            assert!(server.logs().iter().any(|l| l.contains("does not offer streaming lists for pods")), "{what}");
+        }
+        api.apply(pod("web-0", "nginx", Some("10.244.9.9"), true));
+        eventually("the new IP", WAIT, || {
+            let got = tokio::task::block_in_place(|| dig(server.dns, &[WEB0])).addresses();
+            async move { (got == ["10.244.9.9"]).then_some(()) }
+        })
+        .await;
+    }
 }

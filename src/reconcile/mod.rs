@@ -116,6 +116,9 @@ pub struct Watches {
     /// ServiceImports (`multicluster.x-k8s.io`), for multicluster zones. Optional: a cluster
     /// without the CRD (404) has no imports.
     pub imports: bool,
+    /// How the watched kinds are listed: as streams (`sendInitialEvents`) where the API server
+    /// offers them, else paged (the `streaming-lists` option).
+    pub streaming_lists: bool,
 }
 
 impl Watches {
@@ -181,6 +184,7 @@ impl ReconcileOptions {
                 statefulsets: true,
                 nodes: false,
                 imports: false,
+                streaming_lists: true,
             },
             records: RecordOptions::default(),
             namespaces: Vec::new(),

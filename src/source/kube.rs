@@ -146,6 +146,7 @@ pub fn spawn(
         watch(
             Api::<Service>::all(client.clone()),
             filtered(),
+            watches.streaming_lists,
             KIND_SERVICES,
             ServiceInfo::from_k8s,
             SourceEvent::Service,
@@ -162,6 +163,7 @@ pub fn spawn(
                     Some(s) => watcher::Config::default().labels(&s),
                     None => watcher::Config::default(),
                 },
+                watches.streaming_lists,
                 KIND_SLICES,
                 SliceInfo::from_k8s,
                 SourceEvent::Slice,
@@ -176,6 +178,7 @@ pub fn spawn(
             watch(
                 Api::<Pod>::all(client.clone()),
                 watcher::Config::default(),
+                watches.streaming_lists,
                 KIND_PODS,
                 PodInfo::from_k8s,
                 SourceEvent::Pod,
@@ -190,6 +193,7 @@ pub fn spawn(
             watch(
                 Api::<StatefulSet>::all(client.clone()),
                 watcher::Config::default(),
+                watches.streaming_lists,
                 KIND_STATEFULSETS,
                 StatefulSetInfo::from_k8s,
                 SourceEvent::StatefulSet,
@@ -203,8 +207,10 @@ pub fn spawn(
         // ServiceImport is a CRD (mcs-api): no typed struct, read as a dynamic object.
         let api = Api::<kube::api::DynamicObject>::all_with(client.clone(), &service_imports());
         tasks.push(tokio::spawn(
-            follow(
-                watcher::watcher(api, filtered()),
+            watch(
+                api,
+                filtered(),
+                watches.streaming_lists,
                 KIND_SERVICE_IMPORTS,
                 |o: &kube::api::DynamicObject| {
                     ServiceImportInfo::from_json(&serde_json::to_value(o).unwrap_or_default())
@@ -222,6 +228,7 @@ pub fn spawn(
             watch(
                 Api::<kube::core::PartialObjectMeta<Node>>::all(client.clone()),
                 watcher::Config::default(),
+                watches.streaming_lists,
                 KIND_NODES,
                 |n: &kube::core::PartialObjectMeta<Node>| NodeInfo::from_meta(&n.metadata),
                 SourceEvent::Node,
@@ -238,6 +245,7 @@ pub fn spawn(
             watch(
                 Api::<kube::core::PartialObjectMeta<Namespace>>::all(client),
                 watcher::Config::default(),
+                watches.streaming_lists,
                 KIND_NAMESPACES,
                 namespace_of_meta,
                 SourceEvent::Namespace,
@@ -393,10 +401,13 @@ fn key_of<K: Resource>(obj: &K) -> ObjectKey {
     ObjectKey::new(obj.namespace().unwrap_or_else(|| "default".into()), obj.name_any())
 }
 
-/// Watches one kind until the receiver is gone.
+/// Watches one kind until the receiver is gone: with `streaming`, lists as a watch stream while
+/// the API server offers it ([`follow`] says when it does not), then with paged lists.
+#[allow(clippy::too_many_arguments)]
 async fn watch<K, T>(
     api: Api<K>,
     config: watcher::Config,
+    streaming: bool,
     kind: &'static str,
     convert: fn(&K) -> Result<T, ModelError>,
     wrap: fn(Change<T>) -> SourceEvent,
@@ -404,20 +415,56 @@ async fn watch<K, T>(
     health: Arc<Health>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-    K::DynamicType: Default,
 {
-    follow(watcher::watcher(api, config), kind, convert, wrap, tx, health).await;
+    if streaming {
+        let stream = watcher::watcher(api.clone(), config.clone().streaming_lists());
+        match follow(stream, Lists::Streaming, kind, convert, wrap, tx.clone(), health.clone()).await {
+            Followed::ReceiverGone => return,
+            Followed::StreamingRefused(reason) => {
+                warn!(reason, "the API server does not offer streaming lists for {kind}: paged lists from now on");
+                metrics().streaming_list_fallbacks.get_or_create(&KindLabels { kind }).inc();
+            }
+        }
+    }
+    follow(watcher::watcher(api, config), Lists::Paged, kind, convert, wrap, tx, health).await;
 }
 
-/// Follows one kind's watcher stream (full objects, or metadata only) until the receiver is gone.
+/// How a watcher makes its lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lists {
+    /// Streaming lists (KEP-3157 WatchList): a watch with `sendInitialEvents=true` sends the
+    /// state as `ADDED` events from the API server's watch cache and a BOOKMARK annotated
+    /// `k8s.io/initial-events-end`; no list request, no etcd read, one object at a time.
+    Streaming,
+    /// Paged lists (`limit=500` and continue tokens), then a watch from the list's version.
+    Paged,
+}
+
+/// Why [`follow`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Followed {
+    /// The receiver is gone: the server is stopping.
+    ReceiverGone,
+    /// The API server does not do streaming lists: use paged ones.
+    StreamingRefused(&'static str),
+}
+
+/// Follows one kind's watcher stream (full objects, or metadata only) until the receiver is gone,
+/// or, for [`Lists::Streaming`], until the API server shows it does not do streaming lists: it
+/// refuses the initial watch as a bad request (400, or 422 as Kubernetes 1.27 to 1.33 do while
+/// the `WatchList` feature gate is off, and older servers for `resourceVersionMatch` on a watch),
+/// or the initial watch ends cleanly without the `k8s.io/initial-events-end` bookmark (a server
+/// or proxy that ignores `sendInitialEvents`). kube's watcher would retry either forever.
 async fn follow<K, T>(
     stream: impl futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send,
+    lists: Lists,
     kind: &'static str,
     convert: fn(&K) -> Result<T, ModelError>,
     wrap: fn(Change<T>) -> SourceEvent,
     tx: mpsc::Sender<SourceEvent>,
     health: Arc<Health>,
-) where
+) -> Followed
+where
     K: Resource + Clone + Debug + Send + 'static,
 {
     let convert_logged = |obj: &K| match convert(obj) {
@@ -432,10 +479,21 @@ async fn follow<K, T>(
     let mut listed_once = false;
     let mut told_forbidden = false;
     let mut listed = 0usize;
+    // Streaming: a list is being made (the initial watch asks for initial events), and whether
+    // an error came since it began.
+    let mut initial = true;
+    let mut listing = false;
+    let mut error_since_init = false;
     let count = |event: &'static str| metrics().watch_events.get_or_create(&WatchEventLabels { kind, event }).inc();
     while let Some(item) = stream.next().await {
         let change = match item {
             Ok(Event::Init) => {
+                if lists == Lists::Streaming && listing && !error_since_init {
+                    return Followed::StreamingRefused(
+                        "the initial watch ended without the initial-events-end bookmark",
+                    );
+                }
+                (listing, error_since_init) = (true, false);
                 debug!("list started");
                 if listed_once {
                     metrics().watch_restarts.get_or_create(&KindLabels { kind }).inc();
@@ -452,7 +510,8 @@ async fn follow<K, T>(
                 None => continue,
             },
             Ok(Event::InitDone) => {
-                info!(objects = listed, "list complete");
+                (initial, listing) = (false, false);
+                info!(objects = listed, streamed = lists == Lists::Streaming, "list complete");
                 listed_once = true;
                 count("list");
                 Change::ListEnd
@@ -469,6 +528,18 @@ async fn follow<K, T>(
                 Change::Delete(key_of(&obj))
             }
             Err(error) => {
+                if lists == Lists::Streaming
+                    && initial
+                    && matches!(error, watcher::Error::WatchStartFailed(_))
+                    && matches!(status_of(&error), Some(400 | 422))
+                {
+                    return Followed::StreamingRefused("the initial watch with sendInitialEvents was refused");
+                }
+                error_since_init = true;
+                // A relist follows a 410 (a streaming one starts with the initial watch again).
+                if status_of(&error) == Some(410) {
+                    initial = true;
+                }
                 // Recoverable: the backoff wrapper waits and the watcher lists or re-watches.
                 let text = error.to_string();
                 if forbidden(&error) {
@@ -502,7 +573,9 @@ async fn follow<K, T>(
         };
         health.set_event(kind);
         if tx.send(wrap(change)).await.is_err() {
-            return;
+            return Followed::ReceiverGone;
         }
     }
+    // The backoff-wrapped watcher never ends.
+    Followed::ReceiverGone
 }

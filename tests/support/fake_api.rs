@@ -16,6 +16,11 @@
 //!   ends with the stream; a resourceVersion older than the last compaction gets HTTP 200 and
 //!   then one in-stream `ERROR` event with a 410 `Expired` `Status`; `""`/`"0"` starts with
 //!   synthetic `ADDED` events; BOOKMARK objects carry `kind` and `apiVersion`.
+//! - streaming lists (KEP-3157 WatchList): a watch with `sendInitialEvents=true` (which, as the
+//!   real server checks, needs `allowWatchBookmarks=true` and `resourceVersionMatch=NotOlderThan`,
+//!   else 422) sends the current objects as `ADDED` and then a BOOKMARK annotated
+//!   `k8s.io/initial-events-end`; [`FakeApi::set_streaming_lists`] makes the server refuse it
+//!   (422, as Kubernetes 1.27 to 1.33 with the `WatchList` gate off) or ignore it (no bookmark).
 //!
 //! Faults are injected per call: [`FakeApi::disconnect_watches`], [`FakeApi::set_partitioned`],
 //! [`FakeApi::fail_requests`], [`FakeApi::compact`], [`FakeApi::shutdown`]; narrower ones with
@@ -239,6 +244,18 @@ impl FakeApi {
     pub fn watch_count(&self, kind: &str) -> usize {
         let kind = Kind::parse(kind);
         self.inner.state().counters(kind).watches
+    }
+
+    /// Number of streaming lists (watches with `sendInitialEvents=true`) answered with HTTP 200
+    /// so far for a kind.
+    pub fn stream_count(&self, kind: &str) -> usize {
+        let kind = Kind::parse(kind);
+        self.inner.state().counters(kind).streams
+    }
+
+    /// Sets how `sendInitialEvents=true` is treated from now on (see [`StreamingLists`]).
+    pub fn set_streaming_lists(&self, mode: StreamingLists) {
+        self.inner.state().streaming = mode;
     }
 
     /// Sets the page size cap of list responses (the client asks `limit=500`; the server then
@@ -503,6 +520,23 @@ struct Snapshot {
 struct Counters {
     lists: usize,
     watches: usize,
+    /// Watches with `sendInitialEvents=true` (streaming lists) answered with HTTP 200.
+    streams: usize,
+}
+
+/// How the server treats `sendInitialEvents=true` (streaming lists).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum StreamingLists {
+    /// Served: the state as `ADDED` events, then the `k8s.io/initial-events-end` BOOKMARK
+    /// (Kubernetes 1.34 and later by default).
+    #[default]
+    Offered,
+    /// HTTP 422 `Invalid`, as Kubernetes 1.27 to 1.33 answer while the `WatchList` feature gate
+    /// is off (the default on 1.33).
+    Refused,
+    /// Ignored: the state as `ADDED` events for a watch from "0", and never the bookmark (a
+    /// server or proxy that drops the parameter).
+    Ignored,
 }
 
 struct ApiState {
@@ -527,6 +561,8 @@ struct ApiState {
     failing_watches: Option<u16>,
     /// Injected status per kind (see [`FakeApi::fail_kind`]).
     failing_kinds: HashMap<Kind, u16>,
+    /// How `sendInitialEvents` is treated.
+    streaming: StreamingLists,
 }
 
 impl ApiState {
@@ -550,6 +586,7 @@ impl ApiState {
             failing_lists: None,
             failing_watches: None,
             failing_kinds: HashMap::new(),
+            streaming: StreamingLists::Offered,
         }
     }
 
@@ -857,8 +894,34 @@ impl Inner {
 
         let (tx, rx) = mpsc::unbounded_channel();
         let mut st = self.state();
+        let send_initial = send_initial && st.streaming != StreamingLists::Ignored;
+        if send_initial {
+            // The real server's checks (apimachinery `ValidateListOptions`).
+            let forbidden = if st.streaming == StreamingLists::Refused {
+                Some(
+                    "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+                )
+            } else if q.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan") {
+                Some(
+                    "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                )
+            } else if !bookmarks {
+                Some(
+                    "allowWatchBookmarks: Required value: sendInitialEvents requires setting allowWatchBookmarks to true",
+                )
+            } else {
+                None
+            };
+            if let Some(why) = forbidden {
+                drop(st);
+                return status_response(422, "Invalid", &format!("ListOptions.meta.k8s.io \"\" is invalid: {why}"));
+            }
+            st.counters.entry(kind).or_default().streams += 1;
+        }
         st.counters.entry(kind).or_default().watches += 1;
-        match from {
+        // A streaming list sends the state (at a version not older than the one asked), never
+        // history.
+        match if send_initial { None } else { from } {
             Some(v) if v < st.compacted_rv => {
                 let status =
                     status_json(410, "Expired", &format!("too old resource version: {v} ({})", st.compacted_rv));
