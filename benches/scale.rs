@@ -9,7 +9,13 @@
 //!    zonal and multicluster options (and the Nodes and imports) out, to compare. Like every real
 //!    cluster, it also holds the EndpointSlices the EndpointSlice controller writes for the
 //!    headless Services (one per Service, with its 15 endpoints), which `pods` mode never reads.
-//! 2. **Propagation**: StatefulSet-style recreations (DELETED, ADDED Pending, MODIFIED with the new
+//! 2. **Relist**: every watch is made to relist at once while serving (its watch connections
+//!    dropped and history compacted, as an API server restart does: each watch resumes from a
+//!    forgotten version, gets 410 and lists again, streamed or paged as the server allows): RSS
+//!    peak during the relist against the steady RSS, wrong or missing answers for 300 unchanged
+//!    names queried throughout, and the time from the relist's end to a recreated pod's new IP
+//!    being answered. SCALE_STREAMING=0 runs the server with `--streaming-lists=false`.
+//! 3. **Propagation**: StatefulSet-style recreations (DELETED, ADDED Pending, MODIFIED with the new
 //!    IP, MODIFIED Ready): the time from the API server sending the Ready event to the new IP being
 //!    answered over UDP (p50, p99, max), and whether any answer ever returned an IP older than one
 //!    already served.
@@ -120,38 +126,18 @@ async fn run(services: usize, per_service: usize, recreations: usize) {
     let started = Instant::now();
     let server = tokio::task::block_in_place(|| {
         let mut args = vec!["--udp-workers", "1"];
+        if env("SCALE_STREAMING", 1) == 0 {
+            args.push("--streaming-lists=false");
+        }
         if !plain {
             args.extend(["--zonal", "--multicluster-zone", "clusterset.local"]);
         }
         ServerProcess::watching(&api, &args, &[("RUST_LOG", "info,hickory_server=warn")])
     });
-    // Sample RSS every 20 ms until the sync completes.
-    let peak = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let status_path = format!("/proc/{}/status", server.pid());
-    let sampler = {
-        let (peak, done) = (peak.clone(), done.clone());
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(300);
-            while !done.load(Ordering::Acquire) && Instant::now() < deadline {
-                let kib = std::fs::read_to_string(&status_path)
-                    .ok()
-                    .and_then(|s| {
-                        s.lines()
-                            .find_map(|l| l.strip_prefix("VmRSS:"))
-                            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                    })
-                    .unwrap_or(0);
-                peak.fetch_max(kib, Ordering::AcqRel);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    let sampler = RssSampler::start(server.pid());
     tokio::task::block_in_place(|| server.wait_for_log("first full sync complete", Duration::from_secs(300)));
     let sync = started.elapsed();
-    done.store(true, Ordering::Release);
-    let _ = sampler.join();
-    let peak_kib = peak.load(Ordering::Acquire).max(server.rss_kib());
+    let peak_kib = sampler.stop().max(server.rss_kib());
     // Steady state: once the sync's transient buffers have been freed and returned to the system
     // (jemalloc's background thread returns freed pages over its 10 s decay time).
     tokio::time::sleep(Duration::from_secs(env("SCALE_SETTLE_SECS", 15) as u64)).await;
@@ -176,7 +162,156 @@ async fn run(services: usize, per_service: usize, recreations: usize) {
         println!("scale: multicluster and zonal answers served");
     }
 
+    relist(&api, &server, services, per_service, steady_kib, &mut next_ip).await;
     propagation(&api, server.dns, services, recreations, &mut next_ip).await;
+}
+
+/// Samples a process's RSS every 20 ms (for at most 300 s) and keeps the peak.
+struct RssSampler {
+    peak: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> RssSampler {
+        let peak = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let status_path = format!("/proc/{pid}/status");
+        let thread = {
+            let (peak, done) = (peak.clone(), done.clone());
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(300);
+                while !done.load(Ordering::Acquire) && Instant::now() < deadline {
+                    let kib = std::fs::read_to_string(&status_path)
+                        .ok()
+                        .and_then(|s| {
+                            s.lines()
+                                .find_map(|l| l.strip_prefix("VmRSS:"))
+                                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                        })
+                        .unwrap_or(0);
+                    peak.fetch_max(kib, Ordering::AcqRel);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        RssSampler { peak, done, thread }
+    }
+
+    /// Stops sampling; the peak in KiB.
+    fn stop(self) -> u64 {
+        self.done.store(true, Ordering::Release);
+        let _ = self.thread.join();
+        self.peak.load(Ordering::Acquire)
+    }
+}
+
+/// The kinds the server watches, by their metrics name, and how many lists each has completed.
+fn lists_done(server: &ServerProcess) -> Vec<(String, f64)> {
+    let (_, text) = server.http_get("/metrics");
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("headless_dns_watch_events_total{kind=\"")?;
+            let (kind, rest) = rest.split_once("\",event=\"list\"} ")?;
+            Some((kind.to_owned(), rest.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Forces a relist of every kind while serving (see the module header) and reports RSS, answer
+/// gaps for unchanged names and the first propagation after it.
+async fn relist(
+    api: &FakeApi,
+    server: &ServerProcess,
+    services: usize,
+    per_service: usize,
+    steady_kib: u64,
+    next_ip: &mut u32,
+) {
+    // 300 names no recreation touches (recreations take services from 0 up), with their IPs as
+    // built: pod p of service s has address 1 + s * per_service + p.
+    let probes: Vec<(String, String)> = (0..300)
+        .map(|i| {
+            let s = services - 1 - (i % services.min(100));
+            let p = (i / 100) % per_service;
+            let ip = ip_of((1 + s * per_service + p) as u32);
+            (format!("hs-{s}-{p}.hs-{s}.ns-{}.svc.cluster.local.", s % 100), ip)
+        })
+        .collect();
+    for (name, ip) in &probes {
+        let (m, _) = udp_message(server.dns, &query(name, RecordType::A, None)).await;
+        assert_eq!(addresses(&m), vec![ip.clone()], "{name} before the relist");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = {
+        let (stop, dns) = (stop.clone(), server.dns);
+        tokio::spawn(async move {
+            let (mut asked, mut wrong) = (0usize, 0usize);
+            while !stop.load(Ordering::Acquire) {
+                let (name, ip) = &probes[asked % probes.len()];
+                let (m, _) = udp_message(dns, &query(name, RecordType::A, None)).await;
+                if addresses(&m) != [ip.clone()] {
+                    wrong += 1;
+                }
+                asked += 1;
+            }
+            (asked, wrong)
+        })
+    };
+    let before = tokio::task::block_in_place(|| lists_done(server));
+    let sampler = RssSampler::start(server.pid());
+    let started = Instant::now();
+    // Every watch's last version must be older than the compaction: the watches are held off
+    // (500s) while a change moves the version on and history is forgotten, as across an API
+    // server restart.
+    api.fail_requests(Some(500));
+    api.disconnect_watches();
+    api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "relist-marker"}}));
+    api.compact();
+    api.fail_requests(None);
+    let deadline = started + Duration::from_secs(300);
+    loop {
+        let now = tokio::task::block_in_place(|| lists_done(server));
+        let done = before.iter().all(|(kind, n)| now.iter().any(|(k, m)| k == kind && m > n));
+        if done || Instant::now() > deadline {
+            assert!(done, "every kind relisted within 300 s: {before:?} -> {now:?}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    let peak_kib = sampler.stop();
+    stop.store(true, Ordering::Release);
+    let (asked, wrong) = prober.await.expect("prober");
+    println!(
+        "relist of every kind ({} kinds) while serving: {:.2} s; RSS peak {:.1} MiB = {:.2}x steady {:.1} MiB; \
+         unchanged names asked {asked} times during it, wrong or missing answers: {wrong}",
+        before.len(),
+        took.as_secs_f64(),
+        peak_kib as f64 / 1024.0,
+        peak_kib as f64 / steady_kib as f64,
+        steady_kib as f64 / 1024.0,
+    );
+    // Propagation right after: a pod recreated the moment the relist ended.
+    let (ns, svc) = ("ns-0", "hs-0");
+    let name = format!("{svc}-1");
+    let new_ip = ip_of(*next_ip);
+    *next_ip += 1;
+    let sent = Instant::now();
+    api.apply(pod(ns, &name, svc, Some(&new_ip), true));
+    let qname = format!("{name}.{svc}.{ns}.svc.cluster.local.");
+    loop {
+        let (m, _) = udp_message(server.dns, &query(&qname, RecordType::A, None)).await;
+        if addresses(&m) == [new_ip.clone()] {
+            break;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(10), "a change after the relist was never served");
+    }
+    println!(
+        "relist: the first change after it was answered {:.3} ms after the API sent it",
+        sent.elapsed().as_secs_f64() * 1000.0
+    );
 }
 
 async fn propagation(api: &FakeApi, dns: SocketAddr, services: usize, recreations: usize, next_ip: &mut u32) {

@@ -350,7 +350,7 @@ impl State {
                 Self::apply_service,
                 Self::delete_service,
                 |s| s.key.clone(),
-                |st| st.services.keys().cloned().collect(),
+                |st, seen| st.services.keys().filter(|k| !seen.contains(*k)).cloned().collect(),
             ),
             SourceEvent::Pod(_) if !self.opts.watches.pods => {}
             SourceEvent::Pod(c) => self.change(
@@ -359,7 +359,10 @@ impl State {
                 Self::apply_pod,
                 Self::delete_pod,
                 |p| p.key.clone(),
-                |st| st.pods.iter().flat_map(|(ns, m)| m.keys().map(|n| ObjectKey::new(&**ns, &**n))).collect(),
+                |st, seen| {
+                    let all = st.pods.iter().flat_map(|(ns, m)| m.keys().map(|n| ObjectKey::new(&**ns, &**n)));
+                    all.filter(|k| !seen.contains(k)).collect()
+                },
             ),
             SourceEvent::Slice(c) => self.change(
                 KIND_SLICES,
@@ -367,7 +370,7 @@ impl State {
                 Self::apply_slice,
                 Self::delete_slice,
                 |s| s.key.clone(),
-                |st| st.slices.keys().cloned().collect(),
+                |st, seen| st.slices.keys().filter(|k| !seen.contains(*k)).cloned().collect(),
             ),
             SourceEvent::Namespace(_) if !self.opts.watches.namespaces => {}
             SourceEvent::Namespace(c) => self.change(
@@ -376,7 +379,10 @@ impl State {
                 Self::apply_namespace,
                 |st, k| st.delete_namespace(&k.name),
                 |n| n.key.clone(),
-                |st| st.namespaces.keys().map(|n| ObjectKey::new(n.clone(), n.clone())).collect(),
+                |st, seen| {
+                    let all = st.namespaces.keys().map(|n| ObjectKey::new(n.clone(), n.clone()));
+                    all.filter(|k| !seen.contains(k)).collect()
+                },
             ),
             SourceEvent::Node(_) if !self.opts.watches.nodes => {}
             SourceEvent::Node(c) => self.change(
@@ -385,7 +391,9 @@ impl State {
                 Self::apply_node,
                 |st, k| st.delete_node(&k.name),
                 |n| n.key.clone(),
-                |st| st.nodes.keys().map(|n| ObjectKey::new("", n.clone())).collect(),
+                |st, seen| {
+                    st.nodes.keys().map(|n| ObjectKey::new("", n.clone())).filter(|k| !seen.contains(k)).collect()
+                },
             ),
             SourceEvent::ServiceImport(_) if !self.opts.watches.imports => {}
             SourceEvent::ServiceImport(c) => self.change(
@@ -394,7 +402,7 @@ impl State {
                 Self::apply_import,
                 Self::delete_import,
                 |i| i.key.clone(),
-                |st| st.imports.keys().cloned().collect(),
+                |st, seen| st.imports.keys().filter(|k| !seen.contains(*k)).cloned().collect(),
             ),
             SourceEvent::StatefulSet(_) if !self.opts.watches.statefulsets => {}
             SourceEvent::StatefulSet(c) => self.change(
@@ -403,7 +411,7 @@ impl State {
                 Self::apply_statefulset,
                 Self::delete_statefulset,
                 |s| s.key.clone(),
-                |st| st.statefulsets.keys().cloned().collect(),
+                |st, seen| st.statefulsets.keys().filter(|k| !seen.contains(*k)).cloned().collect(),
             ),
         }
     }
@@ -580,7 +588,7 @@ impl State {
         apply: fn(&mut Self, T),
         delete: fn(&mut Self, &ObjectKey),
         key: fn(&T) -> ObjectKey,
-        keys: fn(&Self) -> Vec<ObjectKey>,
+        unlisted: fn(&Self, &HashSet<ObjectKey>) -> Vec<ObjectKey>,
     ) {
         match change {
             Change::Apply(t) => {
@@ -607,18 +615,22 @@ impl State {
                 }
             }
             Change::ListEnd => {
+                // Only the keys to delete are collected: a copy of every key, next to the keys
+                // seen, would be the relist's memory peak at 150,000 pods.
                 let seen = self.listing.remove(kind).unwrap_or_default();
-                for k in keys(self).into_iter().filter(|k| !seen.contains(k)) {
+                let gone = unlisted(self, &seen);
+                drop(seen);
+                for k in gone {
                     delete(self, &k);
                 }
                 self.mark_synced(kind);
             }
             Change::Reset(all) => {
-                self.change(kind, Change::ListBegin, apply, delete, key, keys);
+                self.change(kind, Change::ListBegin, apply, delete, key, unlisted);
                 for t in all {
-                    self.change(kind, Change::Listed(t), apply, delete, key, keys);
+                    self.change(kind, Change::Listed(t), apply, delete, key, unlisted);
                 }
-                self.change(kind, Change::ListEnd, apply, delete, key, keys);
+                self.change(kind, Change::ListEnd, apply, delete, key, unlisted);
             }
         }
     }
