@@ -35,7 +35,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -251,6 +251,12 @@ impl FakeApi {
     pub fn stream_count(&self, kind: &str) -> usize {
         let kind = Kind::parse(kind);
         self.inner.state().counters(kind).streams
+    }
+
+    /// Requests received so far (every verb and outcome), and octets sent as list bodies and watch
+    /// events: what the clients cost the API server.
+    pub fn traffic(&self) -> (u64, u64) {
+        (self.inner.requests.load(Ordering::Relaxed), self.inner.bytes_out.load(Ordering::Relaxed))
     }
 
     /// Sets how `sendInitialEvents=true` is treated from now on (see [`StreamingLists`]).
@@ -640,6 +646,9 @@ struct Inner {
     /// Set once by `shutdown`.
     stopped: watch::Sender<bool>,
     server_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Requests received, and octets of list bodies and watch events sent ([`FakeApi::traffic`]).
+    requests: AtomicU64,
+    bytes_out: Arc<AtomicU64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -656,6 +665,8 @@ impl Inner {
             partition_epoch: watch::channel(0u64).0,
             stopped: watch::channel(false).0,
             server_task: Mutex::new(None),
+            requests: AtomicU64::new(0),
+            bytes_out: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -855,7 +866,11 @@ impl Inner {
                 "items": page,
             })
         };
-        json_response(StatusCode::OK, &body)
+        let bytes = serde_json::to_vec(&body).expect("serialise JSON");
+        self.bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let mut resp = Response::new(Body::from(bytes));
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp
     }
 
     fn get_one(&self, kind: Kind, namespace: &str, name: &str) -> Response {
@@ -952,6 +967,7 @@ impl Inner {
         drop(st);
 
         let guard = WatchGuard { inner: Arc::downgrade(self), id };
+        let bytes_out = self.bytes_out.clone();
         let stream = async_stream::stream! {
             let _guard = guard;
             let mut rx = rx;
@@ -964,7 +980,10 @@ impl Inner {
                     () = &mut deadline, if timer_live => Step::Timeout,
                 };
                 match step {
-                    Step::Msg(Some(WatchMsg::Line(line))) => yield Ok::<String, io::Error>(line),
+                    Step::Msg(Some(WatchMsg::Line(line))) => {
+                        bytes_out.fetch_add(line.len() as u64, Ordering::Relaxed);
+                        yield Ok::<String, io::Error>(line)
+                    }
                     Step::Msg(Some(WatchMsg::Abort)) => {
                         yield Err(io::Error::new(
                             io::ErrorKind::ConnectionAborted,
@@ -1033,6 +1052,7 @@ enum Gate {
 }
 
 async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    inner.requests.fetch_add(1, Ordering::Relaxed);
     let conn = req.extensions().get::<ConnectInfo<ConnHandle>>().map(|c| c.0.0.clone());
     let gate = {
         let mut st = inner.state();
