@@ -4,6 +4,8 @@
 //! - [`cookie`]: DNS Cookies (RFC 7873, server cookies as RFC 9018 makes them);
 //! - [`fast`]: the lean UDP path for A/AAAA under a forward zone;
 //! - [`general`]: every other request, on hickory-server's request and response types;
+//! - [`mmsg`]: batched UDP receive and send on Linux (`recvmmsg`, `sendmmsg`), the one module
+//!   with `unsafe` code;
 //! - [`names`]: the name grammar (label limits, dashed IPs, zone-relative keys);
 //! - [`reverse`]: reverse-zone names;
 //! - [`server`]: UDP and TCP transport, limits, shutdown;
@@ -13,6 +15,8 @@ pub mod answer;
 pub mod cookie;
 pub mod fast;
 pub mod general;
+#[cfg(target_os = "linux")]
+pub mod mmsg;
 pub mod names;
 pub mod reverse;
 pub mod server;

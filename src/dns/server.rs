@@ -1,7 +1,9 @@
-//! DNS transport. UDP: one `SO_REUSEPORT` socket per worker thread, each answering in a plain
+//! DNS transport. UDP: one `SO_REUSEPORT` socket per worker thread, each answering in a
 //! receive/answer/send loop through the fast path ([`super::fast`]) or the general path
-//! ([`super::general`]); in-flight UDP work is bounded by construction (one request per worker at
-//! a time; the kernel's socket buffer absorbs bursts and drops the excess). TCP: a tokio accept
+//! ([`super::general`]); on Linux a loop iteration takes every datagram waiting (up to 32, one
+//! `recvmmsg`) and sends their replies with one `sendmmsg` ([`super::mmsg`]). In-flight UDP work is
+//! bounded by construction (one batch per worker at a time; the kernel's socket buffer absorbs
+//! bursts and drops the excess). TCP: a tokio accept
 //! loop with a connection limit (the oldest connection is closed to admit a new one), an idle
 //! timeout between messages and a short read deadline once a message has started (slowloris);
 //! several queries on one connection are answered in turn.
@@ -20,6 +22,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 
 use super::fast::{self, Fast};
 use super::general::{Responder, Transport};
@@ -162,6 +167,92 @@ pub fn serve(
 /// How often a UDP worker looks at the stop flag while no request arrives.
 const UDP_POLL: Duration = Duration::from_millis(200);
 
+/// Whether a receive error only means "nothing yet" (the poll timeout, a signal).
+fn is_idle(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted)
+}
+
+/// Answers one datagram from `src` into `out`: the fast path, else the general path. `None`
+/// when nothing is to be sent (a response, a runt, a panic in the answer path).
+fn answer_datagram(
+    responder: &Responder,
+    raw: &[u8],
+    src: SocketAddr,
+    out: &mut Vec<u8>,
+) -> Option<(ResponseCode, Option<RecordType>)> {
+    // Defence in depth: a bug that panics on one packet must not take the worker down (the
+    // fuzzers have found none); the packet is dropped and logged.
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        match fast::answer(&responder.zones(), raw, src.ip(), out) {
+            Fast::Answered { rcode, qtype } => Some((rcode, Some(qtype))),
+            Fast::Fallback => responder.respond(raw, src, Transport::Udp).map(|reply| {
+                if reply.truncated {
+                    metrics().truncated.get_or_create(&TransportLabels { transport: "udp" }).inc();
+                }
+                *out = reply.bytes;
+                (reply.rcode, reply.qtype)
+            }),
+        }
+    }));
+    answered.unwrap_or_else(|_| {
+        error!(%src, len = raw.len(), "a request made the answer path panic; dropped");
+        out.clear();
+        None
+    })
+}
+
+/// The UDP loop on Linux: [`mmsg`] batches, one `recvmmsg` and one `sendmmsg` per batch.
+#[cfg(target_os = "linux")]
+fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
+    use super::mmsg::{BATCH, RecvBatch, SendBatch};
+    if let Err(error) = sock.set_read_timeout(Some(UDP_POLL)) {
+        warn!(%error, "cannot set a UDP read timeout; shutdown may wait for a request");
+    }
+    let (mut received, mut sender) = (RecvBatch::new(), SendBatch::new());
+    let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1232)).collect();
+    let mut dests: Vec<SocketAddr> = Vec::with_capacity(BATCH);
+    let mut done: Vec<(ResponseCode, Option<RecordType>, Option<Instant>)> = Vec::with_capacity(BATCH);
+    let mut seen: u64 = 0;
+    while !stop.load(Ordering::Acquire) {
+        let n = match received.recv(&sock) {
+            Ok(n) => n,
+            Err(e) if is_idle(&e) => continue,
+            Err(error) => {
+                // ICMP errors from earlier sends surface here (ECONNREFUSED): not fatal.
+                debug!(%error, "udp receive error");
+                continue;
+            }
+        };
+        dests.clear();
+        done.clear();
+        for i in 0..n {
+            let (raw, src, truncated) = received.get(i);
+            // A source we cannot answer (port 0) would only bounce.
+            let Some(src) = src.filter(|s| s.port() != 0) else { continue };
+            if truncated {
+                debug!(%src, "udp datagram over {} octets dropped", super::mmsg::SLOT);
+                continue;
+            }
+            let start = seen.is_multiple_of(LATENCY_SAMPLE).then(Instant::now);
+            seen = seen.wrapping_add(1);
+            let out = &mut outs[dests.len()];
+            if let Some((rcode, qtype)) = answer_datagram(responder, raw, src, out) {
+                dests.push(src);
+                done.push((rcode, qtype, start));
+            }
+        }
+        let (_, errors) = sender.send(&sock, &outs[..dests.len()], &dests);
+        for error in errors {
+            debug!(%error, "udp send error");
+        }
+        for &(rcode, qtype, start) in &done {
+            metrics().observe_request(qtype, rcode, false, start.map(|s| s.elapsed()));
+        }
+    }
+}
+
+/// The UDP loop elsewhere: one datagram per `recv_from` and `send_to`.
+#[cfg(not(target_os = "linux"))]
 fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
     if let Err(error) = sock.set_read_timeout(Some(UDP_POLL)) {
         warn!(%error, "cannot set a UDP read timeout; shutdown may wait for a request");
@@ -172,50 +263,18 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
         let (n, src) = match sock.recv_from(&mut buf) {
             Ok(r) => r,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
+            Err(e) if is_idle(&e) => continue,
             Err(error) => {
-                // ICMP errors from earlier sends surface here (ECONNREFUSED): not fatal.
                 debug!(%error, "udp receive error");
                 continue;
             }
         };
-        // A source we cannot answer (port 0) would only bounce.
         if src.port() == 0 {
             continue;
         }
         let start = seen.is_multiple_of(LATENCY_SAMPLE).then(Instant::now);
         seen = seen.wrapping_add(1);
-        let raw = &buf[..n];
-        // Defence in depth: a bug that panics on one packet must not take the worker down (the
-        // fuzzers have found none); the packet is dropped and logged.
-        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            match fast::answer(&responder.zones(), raw, src.ip(), &mut out) {
-                Fast::Answered { rcode, qtype } => Some((rcode, Some(qtype))),
-                Fast::Fallback => responder.respond(raw, src, Transport::Udp).map(|reply| {
-                    if reply.truncated {
-                        metrics().truncated.get_or_create(&TransportLabels { transport: "udp" }).inc();
-                    }
-                    out = reply.bytes;
-                    (reply.rcode, reply.qtype)
-                }),
-            }
-        }));
-        let (rcode, qtype) = match answered {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
-            Err(_) => {
-                error!(%src, len = n, "a request made the answer path panic; dropped");
-                out.clear();
-                continue;
-            }
-        };
+        let Some((rcode, qtype)) = answer_datagram(responder, &buf[..n], src, &mut out) else { continue };
         if let Err(error) = sock.send_to(&out, src) {
             debug!(%error, %src, "udp send error");
         }
