@@ -35,27 +35,12 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::json;
+use support::bench::{env, ip_of, percentile};
 use support::dns::{addresses, query, udp_message};
 use support::fake_api::FakeApi;
 use support::server::ServerProcess;
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn ip_of(n: u32) -> String {
-    format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
-}
-
 use support::objects::statefulset_pod as pod;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
 
 fn main() {
     let services = env("SCALE_SERVICES", 10_000);

@@ -385,6 +385,7 @@ async fn metrics_report_watch_activity_and_programming_latency_for_both_endpoint
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lists_stream_where_the_api_offers_it_and_are_paged_where_it_does_not() {
     use support::fake_api::StreamingLists;
+    const KINDS: [&str; 5] = ["Pod", "Service", "EndpointSlice", "Namespace", "StatefulSet"];
     for (mode, args) in [
         (StreamingLists::Offered, &[][..]),
         (StreamingLists::Refused, &[][..]),
@@ -400,9 +401,9 @@ async fn lists_stream_where_the_api_offers_it_and_are_paged_where_it_does_not() 
         if mode == StreamingLists::Ignored {
             // The state arrives, the end never does: nothing is served as synced until the
             // stream ends and the watch falls back.
-            eventually("the streamed pods", WAIT, || {
-                let n = api.open_watches("Pod");
-                async move { (n == 1).then_some(()) }
+            eventually("every kind's initial watch", WAIT, || {
+                let open = KINDS.iter().all(|k| api.open_watches(k) == 1);
+                async move { open.then_some(()) }
             })
             .await;
             api.disconnect_watches();
@@ -410,7 +411,7 @@ async fn lists_stream_where_the_api_offers_it_and_are_paged_where_it_does_not() 
         server.wait_for_log("first full sync complete", WAIT);
         assert_eq!(tokio::task::block_in_place(|| dig(server.dns, &[WEB0])).addresses(), ["10.244.1.5"], "{what}");
         let streamed = mode == StreamingLists::Offered && args.is_empty();
-        for kind in ["Pod", "Service", "EndpointSlice", "Namespace", "StatefulSet"] {
+        for kind in KINDS {
             let (lists, streams) = (api.list_count(kind), api.stream_count(kind));
             assert_eq!(
                 (lists == 0, streams > 0),

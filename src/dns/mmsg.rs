@@ -58,15 +58,8 @@ impl RecvBatch {
         for i in 0..BATCH {
             // SAFETY: `i * SLOT` is within `bufs` (BATCH * SLOT octets long).
             self.iovs[i] = libc::iovec { iov_base: unsafe { base.add(i * SLOT) }.cast(), iov_len: SLOT };
-            let h = &mut self.hdrs[i].msg_hdr;
-            h.msg_name = (&raw mut self.addrs[i]).cast();
-            h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_iov = &raw mut self.iovs[i];
-            h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
-            h.msg_flags = 0;
-            self.hdrs[i].msg_len = 0;
+            let namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            point(&mut self.hdrs[i], &mut self.addrs[i], namelen, &mut self.iovs[i]);
         }
         // SAFETY: every header points at a live buffer, iovec and address of this struct, with
         // the lengths they have; the kernel writes at most those lengths; `&mut self` keeps them
@@ -98,6 +91,20 @@ impl RecvBatch {
         let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
         (&self.bufs[i * SLOT..i * SLOT + len], from_storage(&self.addrs[i]), truncated)
     }
+}
+
+/// Points a message header at one address (of `namelen` octets) and one buffer, with no control
+/// data and no flags.
+fn point(hdr: &mut libc::mmsghdr, addr: &mut libc::sockaddr_storage, namelen: libc::socklen_t, iov: &mut libc::iovec) {
+    let h = &mut hdr.msg_hdr;
+    h.msg_name = std::ptr::from_mut(addr).cast();
+    h.msg_namelen = namelen;
+    h.msg_iov = iov;
+    h.msg_iovlen = 1;
+    h.msg_control = std::ptr::null_mut();
+    h.msg_controllen = 0;
+    h.msg_flags = 0;
+    hdr.msg_len = 0;
 }
 
 /// The socket address in a `sockaddr_storage` the kernel filled.
@@ -177,15 +184,7 @@ impl SendBatch {
             self.addrs[i] = addr;
             // The kernel only reads through iov_base when sending.
             self.iovs[i] = libc::iovec { iov_base: replies[i].as_ptr().cast_mut().cast(), iov_len: replies[i].len() };
-            let h = &mut self.hdrs[i].msg_hdr;
-            h.msg_name = (&raw mut self.addrs[i]).cast();
-            h.msg_namelen = len;
-            h.msg_iov = &raw mut self.iovs[i];
-            h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
-            h.msg_flags = 0;
-            self.hdrs[i].msg_len = 0;
+            point(&mut self.hdrs[i], &mut self.addrs[i], len, &mut self.iovs[i]);
         }
         let (mut at, mut sent, mut errors) = (0usize, 0usize, Vec::new());
         while at < n {

@@ -2,6 +2,7 @@
 //! Kubernetes API server.
 #![allow(dead_code)]
 
+pub mod bench;
 pub mod dns;
 pub mod fake_api;
 pub mod objects;
