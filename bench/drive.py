@@ -741,7 +741,7 @@ def main() -> None:
     md.append(f"\nRerun: `bash bench/run.sh{' --quick' if a.mode == 'quick' else ''}` (see bench/README.md).\n")
     a.results.mkdir(parents=True, exist_ok=True)
     (a.results / f"{stamp}.md").write_text("\n".join(md))
-    (a.results / f"{stamp}.json").write_text(json.dumps(result, indent=1))
+    (a.results / f"{stamp}.json").write_text(repo_relative(json.dumps(result, indent=1)))
     print("\n" + text)
     log(f"wrote {a.results / (stamp + '.md')} and .json")
 
