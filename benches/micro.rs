@@ -46,6 +46,8 @@ fn zones() -> Zones {
             namespaces: vec![],
             zonal: false,
             multicluster: vec![],
+            transfer: Default::default(),
+            keys: Default::default(),
         },
     )
 }

@@ -13,6 +13,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
@@ -21,8 +22,12 @@ use hickory_proto::rr::Name;
 use serde::{Deserialize, Deserializer};
 
 use crate::dns::names::valid_label;
+use crate::dns::notify::NotifyTarget;
 use crate::dns::server::Limits;
+use crate::dns::tsig::KeyRing;
+use crate::dns::xfr::AllowTransfer;
 use crate::dns::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec, parse_zone_spec};
+use crate::journal::JournalLimits;
 use crate::model::selector::LabelFilter;
 use crate::reconcile::records::{EndpointNames, RecordOptions};
 use crate::reconcile::{EndpointsFrom, ReconcileOptions, Watches};
@@ -307,6 +312,37 @@ pub struct Config {
     /// (0: report the age only, never fail on it; 0..=86400). Default 0.
     #[arg(long, env = "HEADLESS_DNS_STALE_AFTER", value_name = "SECS")]
     pub stale_after: Option<Bounded<0, 86400>>,
+    /// Clients allowed to transfer the zones (AXFR, IXFR), as `CIDR[,key=NAME]`: an address or
+    /// network, and the TSIG key the request must be signed with when named (repeatable; env:
+    /// space-separated). Turns on the transfer journal. Default: none (transfers are REFUSED).
+    #[arg(long, env = "HEADLESS_DNS_ALLOW_TRANSFER", value_name = "CIDR[,key=NAME]", value_delimiter = ' ')]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub allow_transfer: Vec<AllowTransfer>,
+    /// Milliseconds changes are gathered before they get a new SOA serial: every change in one
+    /// window shares one serial, one journal entry and one NOTIFY (10..=60000). Default 100.
+    #[arg(long, env = "HEADLESS_DNS_SERIAL_WINDOW", value_name = "MS")]
+    pub serial_window: Option<Bounded<10, 60000>>,
+    /// Most differences the transfer journal keeps for IXFR; an older client gets the whole zone
+    /// (1..=1000000). Default 1000.
+    #[arg(long, env = "HEADLESS_DNS_JOURNAL_ENTRIES", value_name = "N")]
+    pub journal_entries: Option<Bounded<1, 1_000_000>>,
+    /// Most octets the transfer journal keeps (65536..=4294967296). Default 16777216 (16 MiB).
+    #[arg(long, env = "HEADLESS_DNS_JOURNAL_BYTES", value_name = "OCTETS")]
+    pub journal_bytes: Option<Bounded<65536, 4_294_967_296>>,
+    /// A secondary to send NOTIFY to after each new serial, as `ADDR:PORT[,key=NAME]` (signed
+    /// with that TSIG key when named); retried until acknowledged (repeatable; env:
+    /// space-separated). Turns on the transfer journal. Default: none.
+    #[arg(long, env = "HEADLESS_DNS_NOTIFY", value_name = "ADDR:PORT[,key=NAME]", value_delimiter = ' ')]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub notify: Vec<NotifyTarget>,
+    /// TSIG keys, in the format BIND's `tsig-keygen` prints (`key "name" { algorithm
+    /// hmac-sha256; secret "..."; };`); read at start and on SIGHUP, never logged. Default: none.
+    #[arg(long, env = "HEADLESS_DNS_TSIG_KEY_FILE", value_name = "PATH")]
+    pub tsig_key_file: Option<PathBuf>,
+    /// The keys read from `tsig-key-file` (not an option).
+    #[arg(skip)]
+    #[serde(skip)]
+    pub keys: Arc<KeyRing>,
 }
 
 /// Where the records come from.
@@ -376,8 +412,33 @@ impl Config {
         };
         // Flags and their variables override the file's keys, one by one.
         config.update_from_arg_matches(matches).map_err(|e| ConfigError::Flags(e.to_string()))?;
-        config.check(&Origins { matches, file: flags.config.as_deref() })?;
+        let origins = Origins { matches, file: flags.config.as_deref() };
+        config.check(&origins)?;
+        config.read_keys(&origins)?;
         Ok(config)
+    }
+
+    /// Reads `tsig-key-file` and checks that every key named by `allow-transfer` and `notify`
+    /// is in it.
+    fn read_keys(&mut self, o: &Origins<'_>) -> Result<(), ConfigError> {
+        if let Some(path) = &self.tsig_key_file {
+            self.keys = Arc::new(KeyRing::read(path).map_err(|e| o.invalid("tsig-key-file", e.to_string()))?);
+        }
+        let named = self
+            .allow_transfer
+            .iter()
+            .filter_map(|r| r.key.as_ref().map(|k| ("allow-transfer", k)))
+            .chain(self.notify.iter().filter_map(|t| t.key.as_ref().map(|k| ("notify", k))));
+        for (key, name) in named {
+            if !self.keys.contains(name) {
+                let reason = match &self.tsig_key_file {
+                    Some(path) => format!("key {name} is not in the tsig-key-file {}", path.display()),
+                    None => format!("key {name} needs a tsig-key-file that defines it"),
+                };
+                return Err(o.invalid(key, reason));
+            }
+        }
+        Ok(())
     }
 
     /// What no single key can check alone.
@@ -523,6 +584,8 @@ impl Config {
             namespaces: self.namespaces.clone(),
             zonal: self.zonal.unwrap_or(false),
             multicluster: self.multicluster_zones(),
+            transfer: crate::dns::xfr::TransferPolicy { allow: self.allow_transfer.clone() },
+            keys: self.keys.clone(),
         }
     }
 
@@ -545,6 +608,25 @@ impl Config {
     /// Watch staleness that fails readiness (None: never; the default).
     pub fn stale_after(&self) -> Option<Duration> {
         self.stale_after.map(Bounded::get).filter(|s| *s > 0).map(Duration::from_secs)
+    }
+
+    /// Whether zone transfers are served or announced (and the journal kept).
+    pub fn transfers(&self) -> bool {
+        !self.allow_transfer.is_empty() || !self.notify.is_empty()
+    }
+
+    /// The publication window: changes within it share one serial (default 100 ms).
+    pub fn serial_window(&self) -> Duration {
+        Duration::from_millis(self.serial_window.map_or(100, Bounded::get))
+    }
+
+    /// The transfer journal's bounds (default 1000 differences, 16 MiB).
+    pub fn journal_limits(&self) -> JournalLimits {
+        let default = JournalLimits::default();
+        JournalLimits {
+            entries: self.journal_entries.map_or(default.entries, |n| n.get() as usize),
+            bytes: self.journal_bytes.map_or(default.bytes, |n| n.get() as usize),
+        }
     }
 
     /// Which kinds the configuration needs watched.
@@ -671,6 +753,13 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
         udp_workers,
         shutdown_delay,
         stale_after,
+        allow_transfer,
+        serial_window,
+        journal_entries,
+        journal_bytes,
+        notify,
+        tsig_key_file,
+        keys,
     } = new;
     let mut next = running.clone();
     let mut needs_restart = Vec::new();
@@ -685,6 +774,16 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
         needs_restart.push("pods");
     } else {
         next.pods = pods;
+    }
+    // The rules change at once while transfers stay on; turning them on or off starts or drops
+    // the journal, so a restart.
+    // The key file is read again at every reload; a new path applies too.
+    next.tsig_key_file = tsig_key_file;
+    next.keys = keys;
+    if (!allow_transfer.is_empty() || !running.notify.is_empty()) != running.transfers() {
+        needs_restart.push("allow-transfer");
+    } else {
+        next.allow_transfer = allow_transfer;
     }
     // Need a restart: kept at their running value, reported when asked to change.
     let mut restart = |key: &'static str, changed: bool| {
@@ -718,6 +817,10 @@ pub fn reload(running: &Config, new: Config) -> Reloaded {
     restart("udp-workers", udp_workers != running.udp_workers);
     restart("shutdown-delay", shutdown_delay != running.shutdown_delay);
     restart("stale-after", stale_after != running.stale_after);
+    restart("serial-window", serial_window != running.serial_window);
+    restart("notify", notify != running.notify);
+    restart("journal-entries", journal_entries != running.journal_entries);
+    restart("journal-bytes", journal_bytes != running.journal_bytes);
     Reloaded { config: next, needs_restart }
 }
 

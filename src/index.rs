@@ -153,9 +153,10 @@ impl ZoneTags {
 }
 
 /// A name's data as the index holds it: most names are a pod's, holding one IPv4 address, or
-/// empty non-terminals; those are held inline in the map, without a separate allocation.
-#[derive(Debug, Clone)]
-enum Stored {
+/// empty non-terminals; those are held inline in the map, without a separate allocation. The
+/// zone-transfer journal keeps these values as they are (cheap to clone, compared by content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
     /// No data (an empty non-terminal).
     Empty,
     /// One A record and nothing else.
@@ -180,7 +181,8 @@ impl Stored {
         }
     }
 
-    fn found(&self) -> Found {
+    /// The data, shared or rebuilt without an allocation.
+    pub fn found(&self) -> Found {
         match self {
             Stored::Empty => Found::Owned(NameData::default()),
             Stored::A(ip) => {
@@ -190,6 +192,11 @@ impl Stored {
             }
             Stored::Data(d) => Found::Shared(Arc::clone(d)),
         }
+    }
+
+    /// Whether the name holds no record (an empty non-terminal).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Stored::Empty)
     }
 
     fn same_as(&self, data: &NameData) -> bool {
@@ -297,8 +304,51 @@ pub struct Index {
     /// Writer-side bookkeeping; only the single writer touches it, never readers.
     owners: Mutex<Owners>,
     serial: AtomicU32,
+    /// Served data changed since the last [`Index::take_changes`].
+    changed: AtomicBool,
+    /// The names and addresses written since the last [`Index::take_changes`], kept only once
+    /// [`Index::track_changes`] was called (a zone-transfer journal reads them).
+    dirty: Mutex<Option<Dirty>>,
     synced: AtomicBool,
     skipped: AtomicU64,
+}
+
+/// The names and addresses written since the journal last read them.
+#[derive(Debug, Default)]
+struct Dirty {
+    names: HashSet<Arc<str>>,
+    ptrs: HashSet<IpAddr>,
+}
+
+/// What changed since the last [`Index::take_changes`]: each written name and address with what
+/// it holds now (`None`: gone, or an empty non-terminal).
+#[derive(Debug, Default, Clone)]
+pub struct Changes {
+    /// Names and their data now.
+    pub names: Vec<(Arc<str>, Option<Stored>)>,
+    /// Addresses and their PTR targets now.
+    pub ptrs: Vec<(IpAddr, Option<PtrTargets>)>,
+}
+
+/// The SOA serial the clock gives now: hundredths of a second since the Unix epoch, modulo 2^32
+/// (RFC 1982 serial arithmetic makes the wrap harmless: serials compare correctly within 2^31
+/// hundredths, 248 days). Read from the clock, it grows across restarts without state on disk
+/// and is comparable between replicas; one serial per publication window of at least 10 ms
+/// never runs ahead of it.
+pub fn clock_serial() -> u32 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (now.as_millis() / 10) as u32
+}
+
+/// RFC 1982 section 3.2: `a` is greater than `b` in 32-bit serial number arithmetic.
+pub fn serial_gt(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 1 << 31
+}
+
+/// The serial after `previous` when the clock reads `now`: the clock's value, or one more than
+/// `previous` if the clock has not moved past it (RFC 1982: never backwards).
+pub fn next_serial(previous: u32, now: u32) -> u32 {
+    if serial_gt(now, previous) { now } else { previous.wrapping_add(1) }
 }
 
 /// What one owner holds: its name keys (sorted) and its PTR claims.
@@ -381,13 +431,11 @@ impl Default for Index {
 }
 
 impl Index {
-    /// An empty, not yet synced index. The SOA serial starts at the current Unix time so that it
-    /// also grows across restarts.
+    /// An empty, not yet synced index. The SOA serial starts at the clock's ([`clock_serial`]).
     pub fn new() -> Self {
         let names = DashMap::new();
         names.insert("svc".into(), Stored::Empty);
-        let now =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(1);
+        let now = clock_serial();
         Self {
             names,
             ptrs: DashMap::new(),
@@ -397,6 +445,8 @@ impl Index {
             exposed_namespaces: DashMap::new(),
             owners: Mutex::new(Owners::default()),
             serial: AtomicU32::new(now),
+            changed: AtomicBool::new(false),
+            dirty: Mutex::new(None),
             synced: AtomicBool::new(false),
             skipped: AtomicU64::new(0),
         }
@@ -573,9 +623,67 @@ impl Index {
         self.names.is_empty()
     }
 
-    /// The SOA serial; it grows on every change of served data.
+    /// The SOA serial answers carry. It changes when the publication window closes on changed
+    /// data ([`Index::set_serial`]), not at each write, so that changes close together share it.
     pub fn serial(&self) -> u32 {
         self.serial.load(Ordering::Acquire)
+    }
+
+    /// Publishes a new SOA serial (the publisher, once a window's changes are published).
+    pub fn set_serial(&self, serial: u32) {
+        self.serial.store(serial, Ordering::Release);
+    }
+
+    /// From now on, records every name and address written, for [`Index::take_changes`] (a
+    /// zone-transfer journal). Everything already held counts as written.
+    pub fn track_changes(&self) {
+        let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dirty = Dirty::default();
+        dirty.names.extend(self.names.iter().map(|e| e.key().clone()));
+        dirty.ptrs.extend(self.ptrs.iter().map(|e| *e.key()));
+        *self.dirty.lock().unwrap_or_else(|e| e.into_inner()) = Some(dirty);
+        self.changed.store(true, Ordering::Release);
+        drop(owners);
+    }
+
+    /// Whether served data changed since the last call, and (with [`Index::track_changes`]) what
+    /// each written name and address holds now. Taken under the writer's lock, so the result is
+    /// the index as it stood between two publishes, never in the middle of one.
+    pub fn take_changes(&self) -> Option<Changes> {
+        let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.changed.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let mut out = Changes::default();
+        if let Some(dirty) = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            out.names = std::mem::take(&mut dirty.names)
+                .into_iter()
+                .map(|k| {
+                    let now = self.names.get(&*k).map(|e| e.value().clone()).filter(|s| !s.is_empty());
+                    (k, now)
+                })
+                .collect();
+            out.ptrs = std::mem::take(&mut dirty.ptrs)
+                .into_iter()
+                .map(|ip| (ip, self.ptrs.get(&ip).map(|e| Arc::clone(e.value()))))
+                .collect();
+        }
+        drop(owners);
+        Some(out)
+    }
+
+    /// Notes a written name for the journal (writers hold the owners' lock).
+    fn touch(&self, key: &Arc<str>) {
+        if let Some(d) = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            d.names.insert(key.clone());
+        }
+    }
+
+    /// Notes a written address for the journal.
+    fn touch_ip(&self, ip: IpAddr) {
+        if let Some(d) = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            d.ptrs.insert(ip);
+        }
     }
 
     /// Whether every source has completed its first full sync. Until then the DNS side answers
@@ -640,6 +748,7 @@ impl Index {
                 shared.insert(key.clone(), claims);
             } else if same != Some(true) {
                 self.names.insert(key.clone(), Stored::new(data));
+                self.touch(&key);
                 changed = true;
             }
             keys.push(key);
@@ -710,6 +819,7 @@ impl Index {
             return false;
         }
         self.names.insert(key.clone(), Stored::new(data));
+        self.touch(key);
         true
     }
 
@@ -718,6 +828,7 @@ impl Index {
     fn release(&self, shared: &mut HashMap<Arc<str>, Vec<Claim>>, key: &Arc<str>, owner: &Owner) {
         let Some(claims) = shared.get_mut(key) else {
             self.names.remove(&**key);
+            self.touch(key);
             return;
         };
         // The owner's own claim, else the one that held the name alone before it was shared
@@ -749,6 +860,7 @@ impl Index {
             per_ip.entry(e.ip).or_default().1.push(e);
         }
         for (ip, (removed, added)) in per_ip {
+            self.touch_ip(ip);
             let existed = self.ptrs.get(&ip).map(|r| r.value().to_vec());
             let mut list = existed.clone().unwrap_or_default();
             for e in removed {
@@ -795,9 +907,9 @@ impl Index {
         }
     }
 
+    /// Marks served data as changed: the publisher gives it a new serial when its window closes.
     fn bump_serial(&self) {
-        // RFC 1982 serial arithmetic: wrapping add is the correct increment.
-        let _ = self.serial.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| Some(s.wrapping_add(1).max(1)));
+        self.changed.store(true, Ordering::Release);
     }
 }
 
@@ -854,13 +966,12 @@ mod tests {
     fn publish_replaces_and_removes_names_and_bumps_serial() {
         let idx = Index::new();
         let s = svc("default", "nginx");
-        let s0 = idx.serial();
+        assert!(idx.take_changes().is_none());
         assert!(idx.publish(&s, names(&[("a.nginx.default.svc", "10.0.0.1")])));
-        assert!(idx.serial() > s0);
+        assert!(idx.take_changes().is_some(), "a change marks the index changed");
         assert!(idx.lookup("default.svc").unwrap().is_empty());
-        let s1 = idx.serial();
         assert!(!idx.publish(&s, names(&[("a.nginx.default.svc", "10.0.0.1")])));
-        assert_eq!(idx.serial(), s1, "no change, no new serial");
+        assert!(idx.take_changes().is_none(), "no change, no new serial");
         assert!(idx.publish(&s, names(&[("b.nginx.default.svc", "10.0.0.2")])));
         assert!(idx.lookup("a.nginx.default.svc").is_none());
         assert_eq!(idx.lookup("b.nginx.default.svc").unwrap().v4[0].to_string(), "10.0.0.2");

@@ -11,6 +11,7 @@ pub mod debug;
 pub mod dns;
 pub mod health;
 pub mod index;
+pub mod journal;
 pub mod metrics;
 pub mod model;
 pub mod reconcile;
@@ -125,9 +126,24 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         });
     }
 
-    let responder = Arc::new(Responder::new(
-        Zones::new(index.clone(), config.zone_settings()).with_multicluster(multicluster.clone()),
+    // The publisher gives changes their serial; with transfers on, it also keeps the journal.
+    let journal = config.transfers().then(|| Arc::new(journal::Journal::new(&index, config.journal_limits())));
+    tokio::spawn(journal::run(
+        index.clone(),
+        journal.clone(),
+        config.serial_window(),
+        tokio_util::sync::CancellationToken::new(),
     ));
+    let responder = Arc::new(Responder::new(
+        Zones::new(index.clone(), config.zone_settings())
+            .with_multicluster(multicluster.clone())
+            .with_journal(journal.clone()),
+    ));
+    if let Some(journal) = &journal {
+        for target in config.notify.iter().cloned() {
+            tokio::spawn(dns::notify::run(responder.clone(), target, journal.subscribe()));
+        }
+    }
     if let Some(listener) = debug {
         let explainer =
             debug::Explainer { responder: responder.clone(), requests: explain_tx, health: health.clone(), lookup };
@@ -142,7 +158,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
 
     // The running configuration: one value, updated after every applied reload.
     let mut running = config;
-    wait_for_signal(|| reload_config(&mut running, &index, &multicluster, &responder)).await;
+    wait_for_signal(|| reload_config(&mut running, &index, &multicluster, journal.as_ref(), &responder)).await;
     // Fail readiness first, keep answering through the lame-duck delay, then stop accepting; the
     // request in hand on each worker is still answered.
     health.set_shutting_down();
@@ -166,7 +182,13 @@ pub async fn run(config: Config) -> Result<(), RunError> {
 /// Re-reads the configuration (SIGHUP) from the process's flags, environment and file, and
 /// applies what [`config::reload`] allows while running. A bad new configuration is rejected with
 /// a log line and the running one keeps serving; changed keys that need a restart are logged.
-fn reload_config(running: &mut Config, index: &Arc<Index>, multicluster: &Arc<Index>, responder: &Responder) {
+fn reload_config(
+    running: &mut Config,
+    index: &Arc<Index>,
+    multicluster: &Arc<Index>,
+    journal: Option<&Arc<journal::Journal>>,
+    responder: &Responder,
+) {
     let new = match Config::load_from(std::env::args_os()) {
         Ok(c) => c,
         Err(error) => {
@@ -181,7 +203,9 @@ fn reload_config(running: &mut Config, index: &Arc<Index>, multicluster: &Arc<In
     *running = config;
     let settings = running.zone_settings();
     let (ttls, ptr, pods) = (settings.ttls, settings.ptr, settings.pods);
-    responder.replace_zones(Zones::new(index.clone(), settings).with_multicluster(multicluster.clone()));
+    responder.replace_zones(
+        Zones::new(index.clone(), settings).with_multicluster(multicluster.clone()).with_journal(journal.cloned()),
+    );
     info!(ttl = ttls.record, soa_ttl = ttls.soa, soa_minimum = ttls.soa_minimum, ptr = ?ptr, pods = ?pods, "configuration reloaded");
 }
 

@@ -66,6 +66,36 @@ pub struct RecordKindLabels {
     pub record: &'static str,
 }
 
+/// Labels of a zone transfer served.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransferLabels {
+    /// `axfr`, `ixfr` (incremental), `ixfr_full` (an IXFR answered with the whole zone) or
+    /// `ixfr_current` (the client was up to date: one SOA).
+    pub kind: &'static str,
+    /// The zone's apex.
+    pub zone: String,
+    /// `ok`, `refused`, `notauth` (bad or missing TSIG), `servfail` (before the first sync) or
+    /// `aborted` (the client went away).
+    pub outcome: &'static str,
+}
+
+/// A zone label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ZoneLabels {
+    /// The zone's apex.
+    pub zone: String,
+}
+
+/// Labels of a NOTIFY.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabels {
+    /// The secondary, `ADDR:PORT`.
+    pub target: String,
+    /// `sent` (each try), `acked`, `failed` (given up after every retry) or `superseded` (a
+    /// newer serial replaced it before it was acknowledged).
+    pub outcome: &'static str,
+}
+
 /// Every metric the server exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -100,6 +130,20 @@ pub struct Metrics {
     pub expected_negatives: Counter,
     /// Names StatefulSets expect that have no address now (computed at scrape).
     pub expected_missing: Gauge,
+    /// Zone transfers served.
+    pub transfers: Family<TransferLabels, Counter>,
+    /// Octets of zone transfer messages sent, by zone.
+    pub transfer_bytes: Family<ZoneLabels, Counter>,
+    /// The SOA serial of each transferable zone (set as serials are published).
+    pub zone_serial: Family<ZoneLabels, Gauge>,
+    /// Differences held in the transfer journal.
+    pub journal_entries: Gauge,
+    /// Octets the transfer journal holds (estimated).
+    pub journal_bytes: Gauge,
+    /// The oldest serial an incremental transfer can start from (the journal's reach).
+    pub journal_oldest_serial: Gauge,
+    /// NOTIFY messages, by secondary and outcome.
+    pub notifies: Family<NotifyLabels, Counter>,
     /// Counter handles per (qtype, rcode, transport), so the answer path does not hash labels.
     request_cache: Vec<OnceLock<Counter>>,
 }
@@ -186,8 +230,33 @@ impl Metrics {
             "Pod names StatefulSets expect that have no address now",
             expected_missing.clone(),
         );
+        let transfers = Family::<TransferLabels, Counter>::default();
+        registry.register("transfers", "Zone transfers served, by kind, zone and outcome", transfers.clone());
+        let transfer_bytes = Family::<ZoneLabels, Counter>::default();
+        registry.register("transfer_bytes", "Octets of zone transfer messages sent, by zone", transfer_bytes.clone());
+        let zone_serial = Family::<ZoneLabels, Gauge>::default();
+        registry.register("zone_serial", "The SOA serial of each transferable zone", zone_serial.clone());
+        let journal_entries = Gauge::default();
+        registry.register("journal_entries", "Differences held in the zone transfer journal", journal_entries.clone());
+        let journal_bytes = Gauge::default();
+        registry.register("journal_bytes", "Octets the zone transfer journal holds (estimated)", journal_bytes.clone());
+        let journal_oldest_serial = Gauge::default();
+        registry.register(
+            "journal_oldest_serial",
+            "The oldest serial an incremental zone transfer (IXFR) can start from",
+            journal_oldest_serial.clone(),
+        );
+        let notifies = Family::<NotifyLabels, Counter>::default();
+        registry.register("notifies", "NOTIFY messages, by secondary and outcome", notifies.clone());
         Self {
             registry,
+            transfers,
+            transfer_bytes,
+            zone_serial,
+            journal_entries,
+            journal_bytes,
+            journal_oldest_serial,
+            notifies,
             requests,
             request_duration,
             index_names,

@@ -14,9 +14,10 @@ use ipnet::IpNet;
 
 use super::cookie::Cookies;
 use super::names::{relative_key, undash_ip};
-use super::reverse::{ip_of_ptr_name, net_of_reverse_zone};
+use super::reverse::{ip_of_ptr_name, net_of_reverse_zone, ptr_name_of};
 use super::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec};
-use crate::index::{Found, Index, NameData};
+use crate::index::{Found, Index, NameData, PtrTargets};
+use crate::journal::Journal;
 
 /// SOA timers, as CoreDNS's `kubernetes` plugin sets them (refresh 2h, retry 30m, expire 24h).
 const SOA_REFRESH: i32 = 7200;
@@ -86,6 +87,8 @@ pub struct Zones {
     wire_apexes: Vec<WireApex>,
     /// The server secret and clock for DNS cookies.
     cookies: Cookies,
+    /// The versions zone transfers are served from (none: transfers are refused).
+    journal: Option<Arc<Journal>>,
 }
 
 /// Where a question falls.
@@ -164,7 +167,29 @@ impl Zones {
             settings,
             wire_apexes,
             cookies: Cookies::process(),
+            journal: None,
         }
+    }
+
+    /// Serves zone transfers from `journal` (to the clients the settings allow).
+    pub fn with_journal(mut self, journal: Option<Arc<Journal>>) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    /// The journal transfers are served from, if transfers are on.
+    pub fn journal(&self) -> Option<&Arc<Journal>> {
+        self.journal.as_ref()
+    }
+
+    /// Who may transfer the zones.
+    pub fn transfer_policy(&self) -> &super::xfr::TransferPolicy {
+        &self.settings.transfer
+    }
+
+    /// The TSIG keys.
+    pub fn keys(&self) -> &Arc<super::tsig::KeyRing> {
+        &self.settings.keys
     }
 
     /// Makes server cookies with `cookies` instead of the process's (tests pin the clock).
@@ -228,6 +253,91 @@ impl Zones {
             t.soa_minimum,
         );
         Record::from_rdata(apex.clone(), t.soa, RData::SOA(soa))
+    }
+
+    /// The SOA record of `apex` carrying `serial` (zone transfers send the serial of the
+    /// snapshot they send, whatever answers carry by then).
+    pub fn soa_at(&self, apex: &Name, serial: u32) -> Record {
+        let mut soa = self.soa(apex);
+        if let RData::SOA(data) = &mut soa.data {
+            data.serial = serial;
+        }
+        soa
+    }
+
+    /// The zones a transfer may ask for: every forward and reverse zone (a multicluster zone is
+    /// answered from ServiceImports and is not offered). Reverse zones carry their network.
+    pub fn transfer_zones(&self) -> Vec<(Name, Option<IpNet>)> {
+        self.apexes.iter().filter(|a| !a.multicluster).map(|a| (a.name.clone(), a.net)).collect()
+    }
+
+    /// The transferable zone whose apex is `qname` (any case).
+    pub fn transfer_zone(&self, qname: &Name) -> Option<(Name, Option<IpNet>)> {
+        let mut q = qname.to_lowercase();
+        q.set_fqdn(true);
+        self.apexes.iter().find(|a| !a.multicluster && a.name == q).map(|a| (a.name.clone(), a.net))
+    }
+
+    /// The records at a zone's apex other than the SOA: its NS, and in a forward zone the
+    /// specification's `dns-version` TXT (spec section 2.1).
+    pub fn apex_records(&self, apex: &Name, forward: bool) -> Vec<Record> {
+        let ttl = self.settings.ttls.record;
+        let mut out = vec![Record::from_rdata(apex.clone(), ttl, RData::NS(NS(self.server_name("ns.dns", apex))))];
+        if forward && let Ok(name) = Name::from_ascii("dns-version").and_then(|n| n.append_domain(apex)) {
+            out.push(Record::from_rdata(name, ttl, RData::TXT(TXT::new(vec![SPEC_VERSION.to_owned()]))));
+        }
+        out
+    }
+
+    /// Every record of the forward name `key` under `apex` holding `data`, as a zone transfer
+    /// carries it; none for a name answers do not serve from the index (pod records outside
+    /// `verified` mode).
+    pub fn name_records(&self, apex: &Name, key: &str, data: &NameData) -> Vec<Record> {
+        if self.settings.pods != PodsMode::Verified && (key == "pod" || key.ends_with(".pod")) {
+            return Vec::new();
+        }
+        let Some(owner) = under(key, apex) else { return Vec::new() };
+        let ttl = self.settings.ttls.record;
+        let mut out = Vec::with_capacity(data.v4.len() + data.v6.len() + data.srv.len() + 1);
+        if let Some(target) = &data.cname {
+            out.push(Record::from_rdata(owner, ttl, RData::CNAME(CNAME((**target).clone()))));
+            return out;
+        }
+        out.extend(data.v4.iter().map(|ip| Record::from_rdata(owner.clone(), ttl, RData::A(A(*ip)))));
+        out.extend(data.v6.iter().map(|ip| Record::from_rdata(owner.clone(), ttl, RData::AAAA(AAAA(*ip)))));
+        for r in data.srv.iter() {
+            if let Some(target) = under(&r.target, apex) {
+                out.push(Record::from_rdata(
+                    owner.clone(),
+                    ttl,
+                    RData::SRV(SRV::new(r.priority, r.weight, r.port, target)),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The PTR records of `ip` (owned by `owner`), as answers give them: per the `ptr` option,
+    /// one record per name however many owners claim it, targets named in `zone`.
+    fn ptr_records_in(&self, owner: &Name, targets: &PtrTargets, zone: &Name) -> Vec<Record> {
+        let take = match self.settings.ptr {
+            PtrMode::First => 1,
+            PtrMode::All => targets.len(),
+        };
+        // One record per name, however many owners claim it (claims of one name sit side by side).
+        let mut names: Vec<&str> = targets.iter().map(|(_, rel)| &**rel).collect();
+        names.dedup();
+        names
+            .into_iter()
+            .take(take)
+            .filter_map(|rel| under(rel, zone))
+            .map(|t| Record::from_rdata(owner.clone(), self.settings.ttls.record, RData::PTR(PTR(t))))
+            .collect()
+    }
+
+    /// The PTR records of `ip`, as a transfer of its reverse zone carries them.
+    pub fn ptr_records(&self, ip: IpAddr, targets: &PtrTargets) -> Vec<Record> {
+        self.ptr_records_in(&ptr_name_of(ip), targets, &self.primary)
     }
 
     /// The SOA record of `apex` as a negative answer carries it: its TTL no longer than its
@@ -523,7 +633,6 @@ impl Zones {
     }
 
     fn reverse_answer(&self, apex: &Name, net: IpNet, qname: &Name, qtype: RecordType) -> Answer {
-        let ttl = self.settings.ttls.record;
         // The cluster's own names first; an address only a ServiceImport has gets the multicluster
         // name (the multicluster DNS specification asks PTR only where no cluster-local one exists).
         let mc_zone = self.apexes.iter().find(|a| a.multicluster).map(|a| &a.name);
@@ -537,20 +646,7 @@ impl Zones {
             if !matches!(qtype, RecordType::PTR | RecordType::ANY) {
                 return self.negative(apex, ResponseCode::NoError);
             }
-            let take = match self.settings.ptr {
-                PtrMode::First => 1,
-                PtrMode::All => targets.len(),
-            };
-            // One record per name, however many owners claim it (claims of one name sit side by side).
-            let mut names: Vec<&str> = targets.iter().map(|(_, rel)| &**rel).collect();
-            names.dedup();
-            let records = names
-                .into_iter()
-                .take(take)
-                .filter_map(|rel| under(rel, zone))
-                .map(|t| Record::from_rdata(qname.clone(), ttl, RData::PTR(PTR(t))))
-                .collect();
-            return self.positive(records);
+            return self.positive(self.ptr_records_in(qname, &targets, zone));
         }
         // A shorter reverse name above known addresses is an empty non-terminal.
         if let Some(sub) = net_of_reverse_zone(qname)
@@ -633,6 +729,8 @@ mod tests {
             namespaces: vec![],
             zonal: false,
             multicluster: vec![],
+            transfer: Default::default(),
+            keys: Default::default(),
         }
     }
 

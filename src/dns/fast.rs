@@ -394,6 +394,8 @@ mod tests {
                 namespaces: vec![],
                 zonal: false,
                 multicluster: vec![],
+                transfer: Default::default(),
+                keys: Default::default(),
             },
         )
     }

@@ -20,6 +20,9 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 
 use super::answer::{Answer, Zones};
 use super::cookie;
+use super::tsig;
+use super::xfr::{self, Outcome, Transfer, XfrRequest};
+use crate::metrics::{TransferLabels, metrics};
 
 /// RFC 1035 section 4.2.1: without EDNS a UDP message is at most 512 octets.
 pub const MIN_UDP_PAYLOAD: u16 = 512;
@@ -53,6 +56,15 @@ pub struct Reply {
     pub qtype: Option<RecordType>,
     /// Sent with TC=1 because the answer did not fit.
     pub truncated: bool,
+}
+
+/// The reply to a zone transfer request.
+#[derive(Debug)]
+pub enum TransferReply {
+    /// One message (an error, or the SOA alone).
+    One(Reply),
+    /// Messages to stream, in order (TCP).
+    Stream(Box<Transfer>),
 }
 
 /// Answers requests from [`Zones`], which can be swapped at run time (configuration reload).
@@ -99,9 +111,133 @@ impl Responder {
         self.zones.store(Arc::new(zones));
     }
 
+    /// The reply to a zone transfer request (AXFR or IXFR) in `raw`, or `None` when it is no
+    /// such request, or transfers are off (the general path then refuses it, as before), or it
+    /// is malformed or of an EDNS version we do not speak (the general path answers FORMERR or
+    /// BADVERS). An AXFR over UDP that would be served gets NOTIMP (RFC 5936 section 4.2: AXFR
+    /// is TCP only).
+    pub fn transfer(&self, raw: &[u8], src: SocketAddr, transport: Transport) -> Option<TransferReply> {
+        let qtype = xfr::question_type(raw)?;
+        let udp = transport == Transport::Udp;
+        if !matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            return None;
+        }
+        let zones = self.zones.load_full();
+        let journal = zones.journal()?.clone();
+        // RFC 8945 section 5.2: the signature is checked before anything else.
+        let verified = zones.keys().verify(raw, tsig::now()).ok()?;
+        let unsigned = verified.as_ref().map_or(raw, |v| v.unsigned.as_slice());
+        let request = XfrRequest::parse(unsigned).ok()?;
+        if request.message.edns.as_ref().is_some_and(|e| e.version() > 0)
+            || request.message.metadata.op_code != OpCode::Query
+        {
+            return None;
+        }
+        let mut signer = verified.as_ref().and_then(|v| v.response_signer());
+        let kind = if qtype == RecordType::AXFR { "axfr" } else { "ixfr" };
+        let zone = request.message.queries[0].name().to_lowercase().to_ascii();
+        let count = |outcome, zone: String| {
+            metrics().transfers.get_or_create(&TransferLabels { kind, zone, outcome }).inc();
+        };
+        let mut one = |rcode: ResponseCode| {
+            let mut bytes = xfr::error_reply(&request.message, rcode);
+            if let Some(s) = signer.as_mut() {
+                bytes = s.sign(bytes);
+            }
+            TransferReply::One(Reply { bytes, rcode, qtype: Some(qtype), truncated: false })
+        };
+        if let Some(v) = verified.as_ref().filter(|v| v.error.is_some()) {
+            tracing::info!(%src, zone, kind, key = %v.claimed_key(), error = ?v.error, "zone transfer refused: bad TSIG");
+            count("notauth", zone);
+            let bytes = v.error_reply(xfr::error_reply(&request.message, ResponseCode::NotAuth));
+            return Some(TransferReply::One(Reply {
+                bytes,
+                rcode: ResponseCode::NotAuth,
+                qtype: Some(qtype),
+                truncated: false,
+            }));
+        }
+        let key = verified.as_ref().and_then(|v| v.key_name());
+        if !zones.transfer_policy().allows(src.ip(), key) {
+            tracing::info!(%src, zone, kind, key = ?key.map(|k| k.to_ascii()), "zone transfer refused: no allow-transfer rule matches the client and its key");
+            count("refused", zone);
+            return Some(one(ResponseCode::Refused));
+        }
+        match Transfer::plan(zones.clone(), &journal, request.clone(), udp) {
+            Outcome::Stream(mut t) if !udp => {
+                if let Some(s) = signer {
+                    t.sign_with(s);
+                }
+                Some(TransferReply::Stream(t))
+            }
+            Outcome::Error(rcode, _) => {
+                count(if rcode == ResponseCode::ServFail { "servfail" } else { "refused" }, zone);
+                Some(one(rcode))
+            }
+            Outcome::Stream(_) if qtype == RecordType::AXFR => {
+                count("refused", zone);
+                Some(one(ResponseCode::NotImp))
+            }
+            Outcome::Stream(mut t) => {
+                if let Some(s) = signer {
+                    t.sign_with(s);
+                }
+                let bytes = t.next_message()?;
+                count("ok", zone);
+                Some(TransferReply::One(Reply {
+                    bytes,
+                    rcode: ResponseCode::NoError,
+                    qtype: Some(qtype),
+                    truncated: false,
+                }))
+            }
+        }
+    }
+
     /// The reply to the request in `raw`, or `None` when nothing must be sent: a runt shorter
     /// than a header, or a response (QR=1; never answered, so we cannot be used to reflect).
     pub fn respond(&self, raw: &[u8], src: SocketAddr, transport: Transport) -> Option<Reply> {
+        if transport == Transport::Udp
+            && let Some(TransferReply::One(reply)) = self.transfer(raw, src, transport)
+        {
+            return Some(reply);
+        }
+        // Never answer a runt or a response (QR=1), signed or not.
+        let header = Header::read(&mut BinDecoder::new(raw)).ok()?;
+        if header.metadata.message_type == MessageType::Response {
+            return None;
+        }
+        // A malformed TSIG record (or one not last) is FORMERR, with an OPT when the request
+        // had one (RFC 6891 section 7).
+        let formerr = || {
+            let edns = hickory_proto::op::Message::from_vec(raw)
+                .ok()
+                .and_then(|m| m.edns.map(|e| (udp_limit(Some(&e)), e.flags().dnssec_ok)));
+            Some(bare_reply(&header.metadata, ResponseCode::FormErr, edns, false))
+        };
+        let keys = self.zones.load().keys().clone();
+        match keys.verify(raw, tsig::now()) {
+            Ok(None) => self.respond_unsigned(raw, src, transport),
+            // RFC 8945 section 5.2: the signature is checked first; a reply to a signed request
+            // is signed, one to a request that does not verify carries the TSIG error.
+            Ok(Some(v)) => {
+                let Some(mut reply) = self.respond_unsigned(&v.unsigned, src, transport) else { return formerr() };
+                match v.response_signer() {
+                    Some(mut signer) => reply.bytes = signer.sign(reply.bytes),
+                    None => {
+                        let Ok(message) = hickory_proto::op::Message::from_vec(&v.unsigned) else { return formerr() };
+                        reply.bytes = v.error_reply(xfr::error_reply(&message, ResponseCode::NotAuth));
+                        reply.rcode = ResponseCode::NotAuth;
+                    }
+                }
+                Some(reply)
+            }
+            Err(tsig::Malformed) => formerr(),
+        }
+    }
+
+    /// [`Responder::respond`] for a request without a TSIG record.
+    fn respond_unsigned(&self, raw: &[u8], src: SocketAddr, transport: Transport) -> Option<Reply> {
         let header = Header::read(&mut BinDecoder::new(raw)).ok()?;
         if header.metadata.message_type == MessageType::Response {
             return None;

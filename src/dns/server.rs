@@ -27,8 +27,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use super::fast::{self, Fast};
-use super::general::{Responder, Transport};
-use crate::metrics::{LATENCY_SAMPLE, TransportLabels, metrics};
+use super::general::{Responder, TransferReply, Transport};
+use super::xfr;
+use crate::metrics::{LATENCY_SAMPLE, TransferLabels, TransportLabels, ZoneLabels, metrics};
 
 /// Why the DNS sockets could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -358,6 +359,18 @@ async fn tcp_connection(
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "message not completed in time"))??;
         let start = Instant::now();
+        match responder.transfer(&buf, src, Transport::Tcp) {
+            Some(TransferReply::Stream(transfer)) => {
+                stream_transfer(&mut stream, src, transfer, limits).await?;
+                continue;
+            }
+            Some(TransferReply::One(reply)) => {
+                write_framed(&mut stream, &reply.bytes, limits).await?;
+                metrics().observe_request(reply.qtype, reply.rcode, true, Some(start.elapsed()));
+                continue;
+            }
+            None => {}
+        }
         let reply =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| responder.respond(&buf, src, Transport::Tcp)))
                 .map_err(|_| {
@@ -370,12 +383,48 @@ async fn tcp_connection(
         if reply.truncated {
             metrics().truncated.get_or_create(&TransportLabels { transport: "tcp" }).inc();
         }
-        let mut framed = Vec::with_capacity(reply.bytes.len() + 2);
-        framed.extend_from_slice(&(reply.bytes.len() as u16).to_be_bytes());
-        framed.extend_from_slice(&reply.bytes);
-        tokio::time::timeout(limits.tcp_read_timeout, stream.write_all(&framed))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "reply not taken in time"))??;
+        write_framed(&mut stream, &reply.bytes, limits).await?;
         metrics().observe_request(reply.qtype, reply.rcode, true, Some(start.elapsed()));
     }
+}
+
+/// Writes one message with its two-octet length (RFC 1035 section 4.2.2); the client must take
+/// it within the read timeout.
+async fn write_framed(stream: &mut TcpStream, message: &[u8], limits: Limits) -> io::Result<()> {
+    let mut framed = Vec::with_capacity(message.len() + 2);
+    framed.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    framed.extend_from_slice(message);
+    tokio::time::timeout(limits.tcp_read_timeout, stream.write_all(&framed))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "reply not taken in time"))?
+}
+
+/// Sends a zone transfer's messages in turn, each made only once the previous one was taken,
+/// and counts it.
+async fn stream_transfer(
+    stream: &mut TcpStream,
+    src: SocketAddr,
+    mut transfer: Box<xfr::Transfer>,
+    limits: Limits,
+) -> io::Result<()> {
+    let start = Instant::now();
+    let zone = transfer.apex().to_ascii();
+    let mut messages = 0u64;
+    let mut result = Ok(());
+    while let Some(message) = transfer.next_message() {
+        messages += 1;
+        if let Err(e) = write_framed(stream, &message, limits).await {
+            result = Err(e);
+            break;
+        }
+    }
+    let outcome = if result.is_ok() { "ok" } else { "aborted" };
+    let m = metrics();
+    m.transfers.get_or_create(&TransferLabels { kind: transfer.kind, zone: zone.clone(), outcome }).inc();
+    m.transfer_bytes.get_or_create(&ZoneLabels { zone: zone.clone() }).inc_by(transfer.bytes);
+    info!(
+        %src, zone, kind = transfer.kind, serial = transfer.serial(), messages, octets = transfer.bytes,
+        ms = start.elapsed().as_millis() as u64, outcome, "zone transfer"
+    );
+    result
 }

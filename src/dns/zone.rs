@@ -89,6 +89,10 @@ pub struct ZoneSettings {
     pub zonal: bool,
     /// Multicluster zones (`clusterset.local`), served from their own names.
     pub multicluster: Vec<Name>,
+    /// Who may transfer the zones (AXFR, IXFR).
+    pub transfer: super::xfr::TransferPolicy,
+    /// The TSIG keys requests may be signed with.
+    pub keys: std::sync::Arc<super::tsig::KeyRing>,
 }
 
 /// Parses one `zone` value: a CIDR (its covering reverse zones), a reverse zone name, or a forward

@@ -7,5 +7,6 @@ pub mod dns;
 pub mod fake_api;
 pub mod objects;
 pub mod resolvers;
+pub mod secondaries;
 pub mod server;
 pub mod yaml;

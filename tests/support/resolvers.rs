@@ -324,14 +324,14 @@ pub fn find_binary_named(name: &str) -> Option<PathBuf> {
 }
 
 /// The effective user id of this process (from /proc, to need no libc binding).
-fn euid() -> u32 {
+pub fn euid() -> u32 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     line.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
 
 /// The uid and gid of `nobody` / `nogroup`, from the system's databases.
-fn nobody_ids() -> (u32, u32) {
+pub fn nobody_ids() -> (u32, u32) {
     let field = |file: &str, name: &str| -> u32 {
         let text = std::fs::read_to_string(file).unwrap();
         let line =
@@ -346,7 +346,7 @@ static PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
 /// A loopback port free for UDP and TCP now (the resolver binds it moments later; a lost race
 /// shows as the resolver exiting, and [`Resolver::start`] then tries another port).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     loop {
         let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = udp.local_addr().unwrap().port();
