@@ -29,13 +29,13 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::json;
-use support::bench::{env, ip_of, percentile};
+use support::bench::{RssSampler, env, ip_of, percentile};
 use support::dns::{addresses, query, udp_message};
 use support::fake_api::FakeApi;
 use support::server::ServerProcess;
@@ -149,47 +149,6 @@ async fn run(services: usize, per_service: usize, recreations: usize) {
 
     relist(&api, &server, services, per_service, steady_kib, &mut next_ip).await;
     propagation(&api, server.dns, services, recreations, &mut next_ip).await;
-}
-
-/// Samples a process's RSS every 20 ms (for at most 300 s) and keeps the peak.
-struct RssSampler {
-    peak: Arc<AtomicU64>,
-    done: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl RssSampler {
-    fn start(pid: u32) -> RssSampler {
-        let peak = Arc::new(AtomicU64::new(0));
-        let done = Arc::new(AtomicBool::new(false));
-        let status_path = format!("/proc/{pid}/status");
-        let thread = {
-            let (peak, done) = (peak.clone(), done.clone());
-            std::thread::spawn(move || {
-                let deadline = Instant::now() + Duration::from_secs(300);
-                while !done.load(Ordering::Acquire) && Instant::now() < deadline {
-                    let kib = std::fs::read_to_string(&status_path)
-                        .ok()
-                        .and_then(|s| {
-                            s.lines()
-                                .find_map(|l| l.strip_prefix("VmRSS:"))
-                                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                        })
-                        .unwrap_or(0);
-                    peak.fetch_max(kib, Ordering::AcqRel);
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            })
-        };
-        RssSampler { peak, done, thread }
-    }
-
-    /// Stops sampling; the peak in KiB.
-    fn stop(self) -> u64 {
-        self.done.store(true, Ordering::Release);
-        let _ = self.thread.join();
-        self.peak.load(Ordering::Acquire)
-    }
 }
 
 /// The kinds the server watches, by their metrics name, and how many lists each has completed.

@@ -309,6 +309,8 @@ pub struct Index {
     /// The names and addresses written since the last [`Index::take_changes`], kept only once
     /// [`Index::track_changes`] was called (a zone-transfer journal reads them).
     dirty: Mutex<Option<Dirty>>,
+    /// Whether `dirty` is kept (spares writers the lock when no journal reads it).
+    tracking: AtomicBool,
     synced: AtomicBool,
     skipped: AtomicU64,
 }
@@ -447,6 +449,7 @@ impl Index {
             serial: AtomicU32::new(now),
             changed: AtomicBool::new(false),
             dirty: Mutex::new(None),
+            tracking: AtomicBool::new(false),
             synced: AtomicBool::new(false),
             skipped: AtomicU64::new(0),
         }
@@ -642,6 +645,7 @@ impl Index {
         dirty.names.extend(self.names.iter().map(|e| e.key().clone()));
         dirty.ptrs.extend(self.ptrs.iter().map(|e| *e.key()));
         *self.dirty.lock().unwrap_or_else(|e| e.into_inner()) = Some(dirty);
+        self.tracking.store(true, Ordering::Relaxed);
         self.changed.store(true, Ordering::Release);
         drop(owners);
     }
@@ -674,6 +678,9 @@ impl Index {
 
     /// Notes a written name for the journal (writers hold the owners' lock).
     fn touch(&self, key: &Arc<str>) {
+        if !self.tracking.load(Ordering::Relaxed) {
+            return;
+        }
         if let Some(d) = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             d.names.insert(key.clone());
         }
@@ -681,6 +688,9 @@ impl Index {
 
     /// Notes a written address for the journal.
     fn touch_ip(&self, ip: IpAddr) {
+        if !self.tracking.load(Ordering::Relaxed) {
+            return;
+        }
         if let Some(d) = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             d.ptrs.insert(ip);
         }

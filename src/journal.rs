@@ -208,8 +208,13 @@ impl Journal {
         snapshot.serial = serial;
         let delta = Arc::new(Delta { from: old.snapshot.serial, to: serial, names, ptrs, bytes });
         let mut deltas = old.deltas.clone();
-        let mut total = old.bytes + delta.bytes;
-        deltas.push_back(delta);
+        let mut total = old.bytes;
+        // The first publication after the sync fills the zone: nobody holds the empty zone it
+        // starts from (transfers were SERVFAIL until now), so it is no difference to keep.
+        if self.is_ready() {
+            total += delta.bytes;
+            deltas.push_back(delta);
+        }
         while deltas.len() > self.limits.entries || (total > self.limits.bytes && deltas.len() > 1) {
             if let Some(d) = deltas.pop_front() {
                 total -= d.bytes;
@@ -320,13 +325,19 @@ mod tests {
     fn each_window_is_one_serial_and_deltas_compose_to_the_snapshot() {
         let index = Index::new();
         let journal = Journal::new(&index, JournalLimits::default());
+        publish(&index, "z", &[("z.default.svc", "10.0.0.9")]);
         index.set_synced(true);
-        let start = journal.versions().snapshot.clone();
         let mut now = index.serial();
         let mut tick = |index: &Index| {
             now += 1;
             journal.publish(index, now)
         };
+        // The first publication after the sync fills the zone: no difference is kept for it.
+        tick(&index).expect("the zone is filled");
+        assert!(journal.is_ready());
+        assert!(journal.versions().deltas.is_empty(), "nobody holds the empty zone");
+        assert!(journal.versions().snapshot.names.contains_key("z.default.svc"));
+        let start = journal.versions().snapshot.clone();
         publish(&index, "x", &[("a.x.default.svc", "10.0.0.1"), ("x.default.svc", "10.0.0.1")]);
         publish(&index, "y", &[("y.default.svc", "10.0.0.2")]);
         let s1 = tick(&index).expect("a serial");
@@ -360,6 +371,9 @@ mod tests {
         let journal = Journal::new(&index, JournalLimits { entries: 3, bytes: 1 << 20 });
         index.set_synced(true);
         let mut now = index.serial();
+        publish(&index, "w", &[("w.default.svc", "10.0.0.9")]);
+        now += 1;
+        journal.publish(&index, now).unwrap();
         for i in 0..10 {
             publish(&index, "x", &[(&format!("p{i}.x.default.svc"), "10.0.0.1")]);
             now += 1;
@@ -369,6 +383,8 @@ mod tests {
         assert_eq!(v.deltas.len(), 3);
         assert_eq!(v.oldest(), v.deltas[0].from);
         let journal = Journal::new(&index, JournalLimits { entries: 100, bytes: 400 });
+        now += 1;
+        journal.publish(&index, now).unwrap();
         for i in 0..10 {
             publish(&index, "x", &[(&format!("q{i}.x.default.svc"), "10.0.0.1")]);
             now += 1;

@@ -27,9 +27,13 @@ use super::tsig::ResponseSigner;
 use crate::index::serial_gt;
 use crate::journal::{Delta, Journal, Versions};
 
-/// A message of a transfer grows to about this many octets before the next one starts: large
-/// enough that headers cost nothing, small enough to keep name compression effective.
+/// A message of a transfer grows to about this many octets before the next one starts.
 const MESSAGE_TARGET: usize = 16 * 1024;
+/// Records per message at most: hickory-proto compresses the first 120 names of a message only
+/// (an Unbound-derived bound against quadratic work), and a record has up to two names (owner and
+/// SRV or PTR target), so 60 records keep every name compressed. Measured at 150,000 pods: 16 KiB
+/// messages of ~250 records made the zone 1.38x Knot's octets.
+const MESSAGE_RECORDS: u16 = 60;
 /// Names (or addresses) taken from the snapshot at a time.
 const BATCH: usize = 64;
 
@@ -345,7 +349,7 @@ impl Transfer {
                     let _ = q.emit(&mut encoder);
                 }
             }
-            while encoder.len() < MESSAGE_TARGET && count < u16::MAX - 1 {
+            while encoder.len() < MESSAGE_TARGET && count < MESSAGE_RECORDS {
                 if self.pending.is_empty() && !self.refill() {
                     self.finished = true;
                     break;
