@@ -958,6 +958,46 @@ mod tests {
         assert_eq!(again.config, second.config);
     }
 
+    #[test]
+    fn transfer_options_check_their_keys_and_reload_with_the_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("transfer.key");
+        let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
+        std::fs::write(&keys, format!("key \"k1\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};")).unwrap();
+        let file = keys.to_str().unwrap();
+        // A key no file defines, or a file that does not parse: exit 2, naming the key or line.
+        let err = load(&["--allow-transfer", "10.0.0.0/8,key=k2"]).unwrap_err().to_string();
+        assert!(err.contains("--allow-transfer") && err.contains("k2") && err.contains("tsig-key-file"), "{err}");
+        let err = load(&["--notify", "127.0.0.1:53,key=k2", "--tsig-key-file", file]).unwrap_err().to_string();
+        assert!(err.contains("--notify") && err.contains("not in the tsig-key-file"), "{err}");
+        let err = load(&["--allow-transfer", "10.0.0.0/33"]).unwrap_err().to_string();
+        assert!(err.contains("allow-transfer"), "{err}");
+        let start = load(&["--allow-transfer", "10.0.0.0/8,key=k1", "--tsig-key-file", file]).unwrap();
+        assert!(start.transfers() && start.keys.contains(&Name::from_ascii("k1").unwrap()));
+        assert!(!format!("{start:?}").contains(secret), "the secret is never printed");
+        // A reload reads the key file again and applies new rules at once.
+        std::fs::write(&keys, format!("key \"k3\" {{ algorithm hmac-sha512; secret \"{secret}\"; }};")).unwrap();
+        let new =
+            load(&["--allow-transfer", "127.0.0.1", "--allow-transfer", "10.0.0.0/8,key=k3", "--tsig-key-file", file])
+                .unwrap();
+        let r = reload(&start, new);
+        assert!(r.needs_restart.is_empty(), "{:?}", r.needs_restart);
+        assert_eq!(r.config.allow_transfer.len(), 2);
+        assert!(r.config.keys.contains(&Name::from_ascii("k3").unwrap()));
+        // Turning transfers off (the journal) or changing NOTIFY targets needs a restart.
+        let r = reload(&start, load(&[]).unwrap());
+        assert_eq!(r.needs_restart, ["allow-transfer"]);
+        assert!(r.config.transfers());
+        let r = reload(
+            &start,
+            load(&["--allow-transfer", "10.0.0.0/8,key=k3", "--tsig-key-file", file, "--notify", "127.0.0.1:53"])
+                .unwrap(),
+        );
+        assert_eq!(r.needs_restart, ["notify"]);
+        assert_eq!(start.serial_window(), Duration::from_millis(100));
+        assert!(load(&["--serial-window", "5"]).unwrap_err().to_string().contains("serial-window"));
+    }
+
     /// Every key of the one configuration type (so every flag and variable) is documented in
     /// `config/example.toml` and in the README's configuration table, and the example loads.
     #[test]
