@@ -359,6 +359,64 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A server process started by [`start_daemon`]: its process, its folder (`log` there holds its
+/// output) and the loopback address it answers on.
+pub struct Daemon {
+    /// The process (setpriv execs the server, so its PID is the server's).
+    pub child: Child,
+    /// Its folder.
+    pub dir: tempfile::TempDir,
+    /// Where it answers, UDP and TCP.
+    pub addr: SocketAddr,
+}
+
+/// Starts `binary` in a fresh folder (as `nobody` when root, the folder then owned by it) with the
+/// arguments `configure(folder, port)` returns after writing what it needs there, on a free
+/// loopback port, and waits until it accepts TCP there (DNS servers bind UDP and TCP together at
+/// start-up). A lost port race shows as an early exit: three tries. `what` names it in failures.
+pub fn start_daemon(what: &str, binary: &Path, mut configure: impl FnMut(&Path, u16) -> Vec<String>) -> Daemon {
+    let mut last_log = String::new();
+    for _attempt in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let root = euid() == 0;
+        if root {
+            let (uid, gid) = nobody_ids();
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+        }
+        let port = free_port();
+        let args = configure(dir.path(), port);
+        let log = File::create(dir.path().join("log")).unwrap();
+        let mut cmd = if root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]).arg(binary);
+            c
+        } else {
+            Command::new(binary)
+        };
+        cmd.args(&args).current_dir(dir.path()).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let read_log = |dir: &tempfile::TempDir| std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Daemon { child, dir, addr };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                last_log = format!("{what} exited with {status}:\n{}", read_log(&dir));
+                break;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what} did not listen on {addr}:\n{}", read_log(&dir));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("{what} failed to start three times; last attempt: {last_log}");
+}
+
 /// A running resolver; killed by its PID when dropped.
 pub struct Resolver {
     /// Which one.
@@ -374,43 +432,8 @@ impl Resolver {
     /// `upstream`, and waits until it accepts connections.
     pub fn start(kind: Kind, upstream: SocketAddr) -> Resolver {
         let binary = find_binary(kind);
-        let mut last_log = String::new();
-        for _attempt in 0..3 {
-            let dir = tempfile::tempdir().unwrap();
-            let root = euid() == 0;
-            if root {
-                // The resolver runs as nobody and writes its cache and control socket here.
-                let (uid, gid) = nobody_ids();
-                std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-            }
-            let port = free_port();
-            let args = kind.configure(dir.path(), port, upstream);
-            let log = File::create(dir.path().join("log")).unwrap();
-            let mut cmd = if root {
-                let mut c = Command::new("setpriv");
-                c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]).arg(&binary);
-                c
-            } else {
-                Command::new(&binary)
-            };
-            cmd.args(&args).current_dir(dir.path()).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
-            let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let mut resolver = Resolver { kind, addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)), child, dir };
-            // Ready when it accepts DNS over TCP (each binds UDP and TCP together at start-up).
-            let deadline = Instant::now() + WAIT;
-            loop {
-                if TcpStream::connect_timeout(&resolver.addr, Duration::from_millis(200)).is_ok() {
-                    return resolver;
-                }
-                if let Ok(Some(status)) = resolver.child.try_wait() {
-                    last_log = format!("{kind:?} exited with {status}:\n{}", resolver.log());
-                    break;
-                }
-                assert!(Instant::now() < deadline, "{kind:?} did not listen on {}:\n{}", resolver.addr, resolver.log());
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("{kind:?} failed to start three times; last attempt: {last_log}");
+        let d = start_daemon(&format!("{kind:?}"), &binary, |dir, port| kind.configure(dir, port, upstream));
+        Resolver { kind, addr: d.addr, child: d.child, dir: d.dir }
     }
 
     /// What it logged.

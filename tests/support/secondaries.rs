@@ -2,13 +2,11 @@
 //! zones from headless-dns and to accept its NOTIFY. Hermetic: each talks only to the primary on
 //! 127.0.0.1 and answers only on its own loopback port. Facts about each: `shared/resolvers.md`.
 
-use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
 
-use super::resolvers::{euid, find_binary_named, free_port, nobody_ids};
+use super::resolvers::{find_binary_named, start_daemon};
 
 /// Which secondary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,47 +156,17 @@ impl Secondary {
     /// from `primary`, and waits until it accepts connections.
     pub fn start(kind: Kind, primary: &Primary, zones: &[&str]) -> Secondary {
         let binary = binary(kind);
-        let mut last = String::new();
-        for _attempt in 0..3 {
-            let dir = tempfile::tempdir().unwrap();
-            let root = euid() == 0;
-            if root {
-                let (uid, gid) = nobody_ids();
-                std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-            }
-            let port = free_port();
-            let (text, args) = configure(kind, dir.path(), port, primary, zones);
+        let d = start_daemon(&format!("{kind:?}"), &binary, |dir, port| {
+            let (text, args) = configure(kind, dir, port, primary, zones);
             let file = match kind {
                 Kind::Knot => "knot.conf",
                 Kind::Bind => "named.conf",
                 Kind::Nsd => "nsd.conf",
             };
-            std::fs::write(dir.path().join(file), text).unwrap();
-            let log = File::create(dir.path().join("log")).unwrap();
-            let mut cmd = if root {
-                let mut c = Command::new("setpriv");
-                c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]).arg(&binary);
-                c
-            } else {
-                Command::new(&binary)
-            };
-            cmd.args(&args).current_dir(dir.path()).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
-            let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let mut s = Secondary { kind, addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)), child, dir };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if TcpStream::connect_timeout(&s.addr, Duration::from_millis(200)).is_ok() {
-                    return s;
-                }
-                if let Ok(Some(status)) = s.child.try_wait() {
-                    last = format!("{kind:?} exited with {status}:\n{}", s.log());
-                    break;
-                }
-                assert!(Instant::now() < deadline, "{kind:?} did not listen on {}:\n{}", s.addr, s.log());
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("{kind:?} failed to start three times; last attempt: {last}");
+            std::fs::write(dir.join(file), text).unwrap();
+            args
+        });
+        Secondary { kind, addr: d.addr, child: d.child, dir: d.dir }
     }
 
     /// What it logged.
