@@ -215,23 +215,25 @@ impl Responder {
                 .and_then(|m| m.edns.map(|e| (udp_limit(Some(&e)), e.flags().dnssec_ok)));
             Some(bare_reply(&header.metadata, ResponseCode::FormErr, edns, false))
         };
-        let keys = self.zones.load().keys().clone();
-        match keys.verify(raw, tsig::now()) {
+        let zones = self.zones.load();
+        match zones.keys().verify(raw, tsig::now()) {
             Ok(None) => self.respond_unsigned(raw, src, transport),
             // RFC 8945 section 5.2: the signature is checked first; a reply to a signed request
-            // is signed, one to a request that does not verify carries the TSIG error.
-            Ok(Some(v)) => {
-                let Some(mut reply) = self.respond_unsigned(&v.unsigned, src, transport) else { return formerr() };
-                match v.response_signer() {
-                    Some(mut signer) => reply.bytes = signer.sign(reply.bytes),
-                    None => {
-                        let Ok(message) = hickory_proto::op::Message::from_vec(&v.unsigned) else { return formerr() };
-                        reply.bytes = v.error_reply(xfr::error_reply(&message, ResponseCode::NotAuth));
-                        reply.rcode = ResponseCode::NotAuth;
-                    }
+            // is signed, one to a request that does not verify carries the TSIG error (and is
+            // not answered).
+            Ok(Some(v)) => match v.response_signer() {
+                Some(mut signer) => {
+                    let Some(mut reply) = self.respond_unsigned(&v.unsigned, src, transport) else { return formerr() };
+                    reply.bytes = signer.sign(reply.bytes);
+                    Some(reply)
                 }
-                Some(reply)
-            }
+                None => {
+                    let Ok(message) = hickory_proto::op::Message::from_vec(&v.unsigned) else { return formerr() };
+                    let qtype = message.queries.first().map(|q| q.query_type());
+                    let bytes = v.error_reply(xfr::error_reply(&message, ResponseCode::NotAuth));
+                    Some(Reply { bytes, rcode: ResponseCode::NotAuth, qtype, truncated: false })
+                }
+            },
             Err(tsig::Malformed) => formerr(),
         }
     }

@@ -359,26 +359,25 @@ async fn tcp_connection(
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "message not completed in time"))??;
         let start = Instant::now();
-        match responder.transfer(&buf, src, Transport::Tcp) {
+        // A zone transfer streams its messages; anything else gets one reply. Both are planned
+        // under the same guard: a request that makes the answer path panic closes this
+        // connection only.
+        let planned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            responder
+                .transfer(&buf, src, Transport::Tcp)
+                .or_else(|| responder.respond(&buf, src, Transport::Tcp).map(TransferReply::One))
+        }))
+        .map_err(|_| {
+            error!(%src, len = buf.len(), "a request made the answer path panic; closing the connection");
+            io::Error::other("answer path panicked")
+        })?;
+        let reply = match planned {
             Some(TransferReply::Stream(transfer)) => {
                 stream_transfer(&mut stream, src, transfer, limits).await?;
                 continue;
             }
-            Some(TransferReply::One(reply)) => {
-                write_framed(&mut stream, &reply.bytes, limits).await?;
-                metrics().observe_request(reply.qtype, reply.rcode, true, Some(start.elapsed()));
-                continue;
-            }
-            None => {}
-        }
-        let reply =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| responder.respond(&buf, src, Transport::Tcp)))
-                .map_err(|_| {
-                    error!(%src, len = buf.len(), "a request made the answer path panic; closing the connection");
-                    io::Error::other("answer path panicked")
-                })?;
-        let Some(reply) = reply else {
-            continue;
+            Some(TransferReply::One(reply)) => reply,
+            None => continue,
         };
         if reply.truncated {
             metrics().truncated.get_or_create(&TransportLabels { transport: "tcp" }).inc();
