@@ -4,71 +4,15 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use headless_dns::dns::answer::Zones;
 use headless_dns::dns::fast;
 use headless_dns::dns::general::{Responder, Transport};
-use headless_dns::dns::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec};
-use headless_dns::index::{Index, NameData, Owner, Published};
-use headless_dns::model::ObjectKey;
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
-use hickory_proto::rr::rdata::opt::EdnsOption;
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::op::Message;
 
-/// 1,000 headless services of 10 pods each, as the benchmark zones are shaped.
-fn zones() -> Zones {
-    let index = Arc::new(Index::new());
-    for s in 0..1000u32 {
-        let mut names = Vec::new();
-        let mut all = NameData::default();
-        for p in 0..10u32 {
-            let ip = std::net::Ipv4Addr::new(10, (s >> 8) as u8, (s & 0xff) as u8, p as u8 + 1);
-            all.v4.push(ip);
-            names.push((
-                format!("web-{p}.svc-{s}.default.svc").into(),
-                NameData { v4: [ip].into_iter().collect(), ..Default::default() },
-            ));
-        }
-        names.push((format!("svc-{s}.default.svc").into(), all));
-        index
-            .publish(&Owner::Service(ObjectKey::new("default", format!("svc-{s}"))), Published { names, ptrs: vec![] });
-    }
-    index.set_synced(true);
-    Zones::new(
-        index,
-        ZoneSettings {
-            zones: vec![ZoneSpec::Forward(Name::from_ascii("cluster.local.").unwrap())],
-            ttls: Ttls { record: 5, soa: 5, soa_minimum: 5, expected_negative: 0 },
-            pods: PodsMode::Disabled,
-            ptr: PtrMode::First,
-            namespaces: vec![],
-            zonal: false,
-            multicluster: vec![],
-            transfer: Default::default(),
-            keys: Default::default(),
-        },
-    )
-}
-
-fn query(name: &str) -> Vec<u8> {
-    query_as(name, false)
-}
-
-/// With `resolver`, as BIND forwards: the DO bit and an 8-octet client COOKIE (RFC 7873).
-fn query_as(name: &str, resolver: bool) -> Vec<u8> {
-    let mut m = Message::new(7, MessageType::Query, OpCode::Query);
-    m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
-    let mut e = Edns::new();
-    e.set_max_payload(1232);
-    if resolver {
-        e.set_dnssec_ok(true);
-        e.options_mut().insert(EdnsOption::Unknown(10, vec![0x2f, 0x8a, 0x6c, 0x31, 0xd0, 0xb4, 0x7e, 0x95]));
-    }
-    m.set_edns(e);
-    m.to_vec().unwrap()
-}
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::bench::{query, query_as, zones};
 
 fn benches(c: &mut Criterion) {
     let z = zones();

@@ -29,7 +29,7 @@ use hickory_proto::rr::RecordType;
 use super::fast::{self, Fast};
 use super::general::{Responder, TransferReply, Transport};
 use super::xfr;
-use crate::metrics::{LATENCY_SAMPLE, TransferLabels, TransportLabels, ZoneLabels, metrics};
+use crate::metrics::{LATENCY_SAMPLE, RequestTally, TransferLabels, TransportLabels, ZoneLabels, metrics};
 
 /// Why the DNS sockets could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -174,8 +174,10 @@ fn is_idle(e: &io::Error) -> bool {
 }
 
 /// Answers one datagram from `src` into `out`: the fast path, else the general path. `None`
-/// when nothing is to be sent (a response, a runt, a panic in the answer path).
-fn answer_datagram(
+/// when nothing is to be sent (a response, a runt, a panic in the answer path). This is a UDP
+/// worker's whole work per datagram besides the socket and [`UdpRecorder`] (public for the
+/// `cores` benchmark).
+pub fn answer_datagram(
     responder: &Responder,
     raw: &[u8],
     src: SocketAddr,
@@ -202,6 +204,42 @@ fn answer_datagram(
     })
 }
 
+/// What a UDP worker records of the requests it answers: their count by type and rcode, and the
+/// latency of one in [`LATENCY_SAMPLE`] (clock reads stay off most requests), in a tally of its
+/// own ([`RequestTally`]: no cache line shared with other workers is written per request). Each
+/// worker owns one.
+#[derive(Debug)]
+pub struct UdpRecorder {
+    seen: u64,
+    tally: Arc<RequestTally>,
+}
+
+impl Default for UdpRecorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UdpRecorder {
+    /// A recorder for one worker, with a new tally.
+    pub fn new() -> Self {
+        UdpRecorder { seen: 0, tally: metrics().request_tally() }
+    }
+
+    /// Called as a request arrives: its start time when its latency is sampled.
+    pub fn start(&mut self) -> Option<Instant> {
+        let start = self.seen.is_multiple_of(LATENCY_SAMPLE).then(Instant::now);
+        self.seen = self.seen.wrapping_add(1);
+        start
+    }
+
+    /// Records an answered request (`start` from [`UdpRecorder::start`]), once its reply is
+    /// handed to the socket.
+    pub fn record(&self, qtype: Option<RecordType>, rcode: ResponseCode, start: Option<Instant>) {
+        self.tally.observe(qtype, rcode, start.map(|s| s.elapsed()));
+    }
+}
+
 /// The UDP loop on Linux: [`mmsg`] batches, one `recvmmsg` and one `sendmmsg` per batch.
 #[cfg(target_os = "linux")]
 fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
@@ -213,7 +251,7 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
     let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1232)).collect();
     let mut dests: Vec<SocketAddr> = Vec::with_capacity(BATCH);
     let mut done: Vec<(ResponseCode, Option<RecordType>, Option<Instant>)> = Vec::with_capacity(BATCH);
-    let mut seen: u64 = 0;
+    let mut recorder = UdpRecorder::new();
     while !stop.load(Ordering::Acquire) {
         let n = match received.recv(&sock) {
             Ok(n) => n,
@@ -234,8 +272,7 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
                 debug!(%src, "udp datagram over {} octets dropped", super::mmsg::SLOT);
                 continue;
             }
-            let start = seen.is_multiple_of(LATENCY_SAMPLE).then(Instant::now);
-            seen = seen.wrapping_add(1);
+            let start = recorder.start();
             let out = &mut outs[dests.len()];
             if let Some((rcode, qtype)) = answer_datagram(responder, raw, src, out) {
                 dests.push(src);
@@ -247,7 +284,7 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
             debug!(%error, "udp send error");
         }
         for &(rcode, qtype, start) in &done {
-            metrics().observe_request(qtype, rcode, false, start.map(|s| s.elapsed()));
+            recorder.record(qtype, rcode, start);
         }
     }
 }
@@ -260,7 +297,7 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
     }
     let mut buf = vec![0u8; 65535];
     let mut out: Vec<u8> = Vec::with_capacity(1232);
-    let mut seen: u64 = 0;
+    let mut recorder = UdpRecorder::new();
     while !stop.load(Ordering::Acquire) {
         let (n, src) = match sock.recv_from(&mut buf) {
             Ok(r) => r,
@@ -273,13 +310,12 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
         if src.port() == 0 {
             continue;
         }
-        let start = seen.is_multiple_of(LATENCY_SAMPLE).then(Instant::now);
-        seen = seen.wrapping_add(1);
+        let start = recorder.start();
         let Some((rcode, qtype)) = answer_datagram(responder, &buf[..n], src, &mut out) else { continue };
         if let Err(error) = sock.send_to(&out, src) {
             debug!(%error, %src, "udp send error");
         }
-        metrics().observe_request(qtype, rcode, false, start.map(|s| s.elapsed()));
+        recorder.record(qtype, rcode, start);
     }
 }
 
