@@ -199,6 +199,28 @@ impl Stored {
         matches!(self, Stored::Empty)
     }
 
+    /// The name's IPv4 addresses, borrowed.
+    pub fn v4(&self) -> &[Ipv4Addr] {
+        match self {
+            Stored::Empty => &[],
+            Stored::A(ip) => std::slice::from_ref(ip),
+            Stored::Data(d) => &d.v4,
+        }
+    }
+
+    /// The name's IPv6 addresses, borrowed.
+    pub fn v6(&self) -> &[Ipv6Addr] {
+        match self {
+            Stored::Data(d) => &d.v6,
+            _ => &[],
+        }
+    }
+
+    /// Whether the name is a CNAME.
+    pub fn is_cname(&self) -> bool {
+        matches!(self, Stored::Data(d) if d.cname.is_some())
+    }
+
     fn same_as(&self, data: &NameData) -> bool {
         match self {
             Stored::Empty => data.is_empty(),
@@ -453,6 +475,14 @@ impl Index {
             synced: AtomicBool::new(false),
             skipped: AtomicU64::new(0),
         }
+    }
+
+    /// Calls `f` with what a zone-relative key holds, borrowed under its shard's read lock:
+    /// nothing is copied and no reference count is written (the fast path writes its reply from
+    /// it). A writer to that shard waits meanwhile, so `f` must be short.
+    pub fn with_name<R>(&self, key: &str, f: impl FnOnce(Option<&Stored>) -> R) -> R {
+        let held = self.names.get(key);
+        f(held.as_ref().map(|r| r.value()))
     }
 
     /// Looks a zone-relative key up. The value is copied out (an `Arc`, or the compact data
@@ -1158,5 +1188,47 @@ mod tests {
         idx.set_expected("default", "web", None);
         idx.set_expected("default", "db", None);
         assert!(idx.expectations().is_empty() && !idx.is_expected("db-5.nginx.default.svc"));
+    }
+
+    /// Readers on other threads, while one writer keeps changing a name's address (and its
+    /// neighbours come and go), see the name at every read: the old address or the new one,
+    /// never nothing and never a torn value.
+    #[test]
+    fn a_name_being_rewritten_never_disappears_for_concurrent_readers() {
+        let idx = Arc::new(Index::new());
+        let s = svc("default", "nginx");
+        idx.publish(&s, names(&[("web-0.nginx.default.svc", "10.0.0.1")]));
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (idx, stop) = (idx.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut reads = 0u64;
+                    while !stop.load(Ordering::Relaxed) || reads < 1000 {
+                        let seen = idx.with_name("web-0.nginx.default.svc", |d| d.map(|d| d.v4().to_vec()));
+                        let v4 = seen.expect("the name is held at every read");
+                        assert_eq!(v4.len(), 1);
+                        assert_eq!(&v4[0].octets()[..3], &[10, 0, 0], "a published address");
+                        assert!(idx.lookup("web-0.nginx.default.svc").is_some());
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        for i in 0..20_000u32 {
+            let ip = format!("10.0.0.{}", i % 250 + 1);
+            let extra = format!("web-{}.nginx.default.svc", i % 7 + 1);
+            let list: Vec<(&str, &str)> = if i % 2 == 0 {
+                vec![("web-0.nginx.default.svc", &ip), (&extra, "10.0.1.1")]
+            } else {
+                vec![("web-0.nginx.default.svc", &ip)]
+            };
+            idx.publish(&s, names(&list));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            assert!(r.join().expect("no reader panicked") >= 1000);
+        }
     }
 }

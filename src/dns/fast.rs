@@ -204,98 +204,108 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
         return Fast::Fallback;
     }
     let ttls = zones.ttls();
-    let data = index.lookup(key);
-    // A zone-pinned name the index does not hold is answered by a rule (`Zones::resolve_zonal`).
-    if data.is_none() && zones.zonal() && (key.starts_with("_zone.") || key.contains("._zone.")) {
-        return Fast::Fallback;
-    }
-    if data.as_ref().is_some_and(|d| d.cname.is_some()) {
-        return Fast::Fallback;
-    }
-    let limit = q.edns.map_or(MIN_UDP_PAYLOAD, |p| p.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)) as usize;
+    // The name's data is read in place (no copy, no reference count written) while the reply is
+    // written; `None` from the closure is a fallback.
+    let rcode = index.with_name(key, |data| {
+        // A zone-pinned name the index does not hold is answered by a rule (`Zones::resolve_zonal`).
+        if data.is_none() && zones.zonal() && (key.starts_with("_zone.") || key.contains("._zone.")) {
+            return None;
+        }
+        if data.is_some_and(|d| d.is_cname()) {
+            return None;
+        }
+        let limit = q.edns.map_or(MIN_UDP_PAYLOAD, |p| p.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)) as usize;
 
-    out.clear();
-    let header_at = |out: &mut Vec<u8>, rcode: ResponseCode, an: u16, ns: u16| {
-        out.extend_from_slice(&q.id);
-        // QR | opcode 0 | AA | RD as asked; RA 0, AD 0, CD as asked (hickory's
-        // `Metadata::response_from_request`).
-        out.push(0x80 | 0x04 | u8::from(q.rd));
-        out.push((if q.cd { 0x10 } else { 0 }) | rcode.low());
-        out.extend_from_slice(&1u16.to_be_bytes());
-        out.extend_from_slice(&an.to_be_bytes());
-        out.extend_from_slice(&ns.to_be_bytes());
-        out.extend_from_slice(&u16::from(q.edns.is_some()).to_be_bytes());
-        out.extend_from_slice(q.question);
-    };
-    let rcode = match &data {
-        Some(d) if (qtype == RecordType::A && !d.v4.is_empty()) || (qtype == RecordType::AAAA && !d.v6.is_empty()) => {
-            let count = if qtype == RecordType::A { d.v4.len() } else { d.v6.len() };
-            let rdlen = if qtype == RecordType::A { 4 } else { 16 };
-            let size = 12 + q.question.len() + q.name_len + (count - 1) * 2 + count * (10 + rdlen) + edns_len(&q);
-            if size > limit || count > u16::MAX as usize {
-                return Fast::Fallback; // the general path truncates
-            }
-            out.reserve(size);
-            header_at(out, ResponseCode::NoError, count as u16, 0);
-            // The first owner is the question's name in full (hickory never points into the
-            // question); the others point at it.
-            let first = out.len();
-            let emit_owner = |out: &mut Vec<u8>, i: usize| {
-                if i == 0 {
-                    out.extend_from_slice(&q.question[..q.name_len]);
+        out.clear();
+        let header_at = |out: &mut Vec<u8>, rcode: ResponseCode, an: u16, ns: u16| {
+            out.extend_from_slice(&q.id);
+            // QR | opcode 0 | AA | RD as asked; RA 0, AD 0, CD as asked (hickory's
+            // `Metadata::response_from_request`).
+            out.push(0x80 | 0x04 | u8::from(q.rd));
+            out.push((if q.cd { 0x10 } else { 0 }) | rcode.low());
+            out.extend_from_slice(&1u16.to_be_bytes());
+            out.extend_from_slice(&an.to_be_bytes());
+            out.extend_from_slice(&ns.to_be_bytes());
+            out.extend_from_slice(&u16::from(q.edns.is_some()).to_be_bytes());
+            out.extend_from_slice(q.question);
+        };
+        let rcode = match data {
+            Some(d)
+                if (qtype == RecordType::A && !d.v4().is_empty())
+                    || (qtype == RecordType::AAAA && !d.v6().is_empty()) =>
+            {
+                let count = if qtype == RecordType::A { d.v4().len() } else { d.v6().len() };
+                let rdlen = if qtype == RecordType::A { 4 } else { 16 };
+                let size = 12 + q.question.len() + q.name_len + (count - 1) * 2 + count * (10 + rdlen) + edns_len(&q);
+                if size > limit || count > u16::MAX as usize {
+                    return None; // the general path truncates
+                }
+                out.reserve(size);
+                header_at(out, ResponseCode::NoError, count as u16, 0);
+                // The first owner is the question's name in full (hickory never points into the
+                // question); the others point at it.
+                let first = out.len();
+                let emit_owner = |out: &mut Vec<u8>, i: usize| {
+                    if i == 0 {
+                        out.extend_from_slice(&q.question[..q.name_len]);
+                    } else {
+                        out.extend_from_slice(&(0xC000u16 | first as u16).to_be_bytes());
+                    }
+                };
+                if qtype == RecordType::A {
+                    for (i, ip) in d.v4().iter().enumerate() {
+                        emit_owner(out, i);
+                        rr_head(out, TYPE_A, ttls.record, 4);
+                        out.extend_from_slice(&ip.octets());
+                    }
                 } else {
-                    out.extend_from_slice(&(0xC000u16 | first as u16).to_be_bytes());
+                    for (i, ip) in d.v6().iter().enumerate() {
+                        emit_owner(out, i);
+                        rr_head(out, TYPE_AAAA, ttls.record, 16);
+                        out.extend_from_slice(&ip.octets());
+                    }
                 }
-            };
-            if qtype == RecordType::A {
-                for (i, ip) in d.v4.iter().enumerate() {
-                    emit_owner(out, i);
-                    rr_head(out, TYPE_A, ttls.record, 4);
-                    out.extend_from_slice(&ip.octets());
+                ResponseCode::NoError
+            }
+            // NODATA (the name exists) or NXDOMAIN, with the SOA (RFC 2308 section 3).
+            other => {
+                let rcode = if other.is_some() { ResponseCode::NoError } else { ResponseCode::NXDomain };
+                // A name a StatefulSet expects: SOA TTL and MINIMUM at `expected-negative-ttl`, as
+                // the general path sets them (`Zones::nxdomain`).
+                let (soa_ttl, minimum) = if other.is_none() && index.is_expected(key) {
+                    crate::metrics::metrics().expected_negatives.inc();
+                    (ttls.expected_negative, ttls.expected_negative)
+                } else {
+                    (ttls.negative_soa(), ttls.soa_minimum)
+                };
+                header_at(out, rcode, 0, 1);
+                let owner = out.len();
+                out.extend_from_slice(&apex.wire);
+                // RFC 2308 section 3: the SOA's TTL is no longer than its minimum.
+                rr_head(out, TYPE_SOA, soa_ttl, 0);
+                let rdata_at = out.len();
+                // mname ns.dns.<apex>, rname hostmaster.<apex>: both end in a pointer to the owner.
+                out.extend_from_slice(b"\x02ns\x03dns");
+                out.extend_from_slice(&(0xC000u16 | owner as u16).to_be_bytes());
+                out.extend_from_slice(b"\x0ahostmaster");
+                out.extend_from_slice(&(0xC000u16 | owner as u16).to_be_bytes());
+                out.extend_from_slice(&index.serial().to_be_bytes());
+                for t in SOA_TIMERS {
+                    out.extend_from_slice(&t.to_be_bytes());
                 }
-            } else {
-                for (i, ip) in d.v6.iter().enumerate() {
-                    emit_owner(out, i);
-                    rr_head(out, TYPE_AAAA, ttls.record, 16);
-                    out.extend_from_slice(&ip.octets());
+                out.extend_from_slice(&minimum.to_be_bytes());
+                let rdlen = (out.len() - rdata_at) as u16;
+                out[rdata_at - 2..rdata_at].copy_from_slice(&rdlen.to_be_bytes());
+                if out.len() + edns_len(&q) > limit || owner > 0x3FFF {
+                    return None;
                 }
+                rcode
             }
-            ResponseCode::NoError
-        }
-        // NODATA (the name exists) or NXDOMAIN, with the SOA (RFC 2308 section 3).
-        other => {
-            let rcode = if other.is_some() { ResponseCode::NoError } else { ResponseCode::NXDomain };
-            // A name a StatefulSet expects: SOA TTL and MINIMUM at `expected-negative-ttl`, as
-            // the general path sets them (`Zones::nxdomain`).
-            let (soa_ttl, minimum) = if other.is_none() && index.is_expected(key) {
-                crate::metrics::metrics().expected_negatives.inc();
-                (ttls.expected_negative, ttls.expected_negative)
-            } else {
-                (ttls.negative_soa(), ttls.soa_minimum)
-            };
-            header_at(out, rcode, 0, 1);
-            let owner = out.len();
-            out.extend_from_slice(&apex.wire);
-            // RFC 2308 section 3: the SOA's TTL is no longer than its minimum.
-            rr_head(out, TYPE_SOA, soa_ttl, 0);
-            let rdata_at = out.len();
-            // mname ns.dns.<apex>, rname hostmaster.<apex>: both end in a pointer to the owner.
-            out.extend_from_slice(b"\x02ns\x03dns");
-            out.extend_from_slice(&(0xC000u16 | owner as u16).to_be_bytes());
-            out.extend_from_slice(b"\x0ahostmaster");
-            out.extend_from_slice(&(0xC000u16 | owner as u16).to_be_bytes());
-            out.extend_from_slice(&index.serial().to_be_bytes());
-            for t in SOA_TIMERS {
-                out.extend_from_slice(&t.to_be_bytes());
-            }
-            out.extend_from_slice(&minimum.to_be_bytes());
-            let rdlen = (out.len() - rdata_at) as u16;
-            out[rdata_at - 2..rdata_at].copy_from_slice(&rdlen.to_be_bytes());
-            if out.len() + edns_len(&q) > limit || owner > 0x3FFF {
-                return Fast::Fallback;
-            }
-            rcode
-        }
+        };
+        Some(rcode)
+    });
+    let Some(rcode) = rcode else {
+        return Fast::Fallback;
     };
     if let Some(payload) = q.edns {
         // OPT: root owner, our payload size, ext-rcode 0, version 0, the query's DO bit (RFC 3225
