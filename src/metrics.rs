@@ -208,8 +208,8 @@ impl RequestTally {
 /// Every [`RequestTally`]: the collector of `requests_total` and `request_duration_seconds`.
 #[derive(Debug)]
 struct RequestTallies {
-    /// The tallies UDP (without a tally of its own) and TCP share, in that order.
-    shared: [RequestTally; 2],
+    /// The tally every TCP connection shares.
+    tcp: RequestTally,
     /// One per UDP worker.
     workers: Mutex<Vec<Arc<RequestTally>>>,
 }
@@ -217,7 +217,7 @@ struct RequestTallies {
 impl Collector for RequestTallies {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let workers = self.workers.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let all: Vec<&RequestTally> = self.shared.iter().chain(workers.iter().map(|t| &**t)).collect();
+        let all: Vec<&RequestTally> = std::iter::once(&self.tcp).chain(workers.iter().map(|t| &**t)).collect();
         let transport = |tcp: bool| if tcp { "tcp" } else { "udp" };
         let mut counts = encoder.encode_descriptor(
             "requests",
@@ -273,10 +273,7 @@ fn programming_histogram() -> Histogram {
 impl Metrics {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("headless_dns");
-        let requests = Arc::new(RequestTallies {
-            shared: [RequestTally::new(false), RequestTally::new(true)],
-            workers: Mutex::default(),
-        });
+        let requests = Arc::new(RequestTallies { tcp: RequestTally::new(true), workers: Mutex::default() });
         registry.register_collector(Box::new(requests.clone()));
         let index_names = Family::<RecordKindLabels, Gauge>::default();
         registry.register("index_names", "Names held in the index, by record kind", index_names.clone());
@@ -381,16 +378,15 @@ impl Metrics {
         }
     }
 
-    /// Records one answered request in the tally its transport shares (TCP connections, and
-    /// any UDP path without a tally of its own); `elapsed` when its latency was measured.
-    pub fn observe_request(
+    /// Records one request answered over TCP, in the tally every TCP connection shares (UDP
+    /// workers count into tallies of their own, from [`Metrics::request_tally`]).
+    pub fn observe_tcp_request(
         &self,
         qtype: Option<hickory_proto::rr::RecordType>,
         rcode: hickory_proto::op::ResponseCode,
-        tcp: bool,
-        elapsed: Option<Duration>,
+        elapsed: Duration,
     ) {
-        self.requests.shared[usize::from(tcp)].observe(qtype, rcode, elapsed);
+        self.requests.tcp.observe(qtype, rcode, Some(elapsed));
     }
 
     /// A UDP request tally of the caller's own, counted at every scrape from now on: a UDP
@@ -498,7 +494,7 @@ mod tests {
         w2.observe(Some(RecordType::A), ResponseCode::NoError, None);
         w2.observe(Some(RecordType::A), ResponseCode::NoError, Some(Duration::from_micros(30)));
         w2.observe(Some(RecordType::CDS), ResponseCode::NXDomain, None);
-        m.observe_request(Some(RecordType::A), ResponseCode::NoError, true, Some(Duration::from_secs(1)));
+        m.observe_tcp_request(Some(RecordType::A), ResponseCode::NoError, Duration::from_secs(1));
         let text = m.encode(&Index::new(), &Health::default());
 
         let req = |labels: &str| value(&text, &format!("headless_dns_requests_total{{{labels}}}"));

@@ -419,7 +419,7 @@ async fn tcp_connection(
             metrics().truncated.get_or_create(&TransportLabels { transport: "tcp" }).inc();
         }
         write_framed(&mut stream, &reply.bytes, limits).await?;
-        metrics().observe_request(reply.qtype, reply.rcode, true, Some(start.elapsed()));
+        metrics().observe_tcp_request(reply.qtype, reply.rcode, start.elapsed());
     }
 }
 
