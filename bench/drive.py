@@ -2,8 +2,9 @@
 """Runs headless-dns, Knot DNS and NSD side by side on the records written by ``gen.py`` and
 measures each with dnsperf; ``run.sh`` calls it after installing the tools and building.
 
-For each zone size, the three servers are started once, each pinned to the server CPU
-(``taskset``), on its own 127.0.0.1 high port, with one UDP worker where the server has the knob.
+For each zone size and worker count N (``--workers``, default 1), the three servers are started
+once, each pinned to the first N CPUs (``taskset``), on its own 127.0.0.1 high port, with N UDP
+workers; dnsperf runs on the next N CPUs with N threads and N sockets.
 Each is waited for by polling a name it must answer (no fixed sleeps), then checked: a sample of
 every mix must get the same rcode, AA bit and A set from all three. Then, repetition by repetition
 and mix by mix, each server in turn (the order rotates every run, so drift on a shared machine
@@ -16,7 +17,8 @@ falls on all of them alike):
 3. RSS (``VmRSS``) and PSS (``/proc/<pid>/smaps_rollup``), summed over the process tree.
 
 The report gives medians over the repetitions and each server's ratio to Knot's median in the same
-run, prints it, and writes ``results/<timestamp>.md`` and ``.json``. Traffic goes to 127.0.0.1
+run (and, with more than one worker count, each server's CPU per query at N workers against its own
+at the fewest), prints it, and writes ``results/<timestamp>.md`` and ``.json``. Traffic goes to 127.0.0.1
 only; every dnsperf run is bounded by ``-l`` and a hard subprocess timeout.
 """
 
@@ -185,6 +187,40 @@ def cpu_times(cpus: tuple[int, ...]) -> dict[int, tuple[float, float]]:
     return out
 
 
+def cpu_list(cpus: list[int]) -> str:
+    """`cpus` as taskset's -c list: "0", "0,1,2,3"."""
+    return ",".join(str(c) for c in cpus)
+
+
+@dataclass
+class Layout:
+    """Where one worker count runs: the servers on `server` (one UDP worker per CPU), dnsperf on
+    `client` (one thread and one socket per CPU)."""
+
+    workers: int
+    server: list[int]
+    client: list[int]
+    shared: bool  # server and client CPUs overlap (--allow-shared-cpus): plumbing checks only
+
+    def all(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.server) | set(self.client)))
+
+    @staticmethod
+    def of(workers: int, allowed: list[int], allow_shared: bool) -> "Layout":
+        """The first `workers` allowed CPUs for the servers, the next `workers` for dnsperf (as
+        much client as server: dnsperf on one core saturates near one server core's rate)."""
+        if workers < 1:
+            raise SystemExit(f"--workers: {workers} is not a worker count (1 or more)")
+        if 2 * workers <= len(allowed):
+            return Layout(workers, allowed[:workers], allowed[workers : 2 * workers], False)
+        if allow_shared and workers <= len(allowed):
+            return Layout(workers, allowed[:workers], allowed[-workers:], True)
+        raise SystemExit(
+            f"--workers {workers} needs {2 * workers} CPUs ({workers} for the servers, {workers} for dnsperf); "
+            f"this process may use {len(allowed)} ({cpu_list(allowed)})"
+        )
+
+
 def free_port() -> int:
     """A port free for both UDP and TCP on 127.0.0.1."""
     for _ in range(100):
@@ -216,6 +252,7 @@ class Server:
     ready_s: float = 0.0
     idle_rss: tuple[float, float] = (0.0, 0.0)
     logfile: Path = field(default_factory=Path)
+    workers: int = 1  # UDP workers (threads or processes), one per server CPU
 
     def command(self, data: Path) -> list[str]:
         raise NotImplementedError
@@ -223,11 +260,12 @@ class Server:
     def env(self) -> dict[str, str]:
         return dict(os.environ)
 
-    def start(self, data: Path, cpu: int) -> None:
+    def start(self, data: Path, cpus: list[int]) -> None:
+        """Starts the server pinned to `cpus`, with one UDP worker per CPU (`self.workers`)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.logfile = self.workdir / "server.log"
-        cmd = ["taskset", "-c", str(cpu)] + self.command(data)
+        cmd = ["taskset", "-c", cpu_list(cpus)] + self.command(data)
         (self.workdir / "command.txt").write_text(" ".join(cmd) + "\n")
         # taskset execs the server: the Popen pid is the server's pid. It gets SIGTERM if this
         # process dies without stopping it (PR_SET_PDEATHSIG), so no server outlives the run.
@@ -273,8 +311,8 @@ class Server:
 
 
 class HeadlessDns(Server):
-    def __init__(self, workdir: Path, binary: Path, ttl: int, zone: str):
-        super().__init__("headless-dns", workdir)
+    def __init__(self, workdir: Path, workers: int, binary: Path, ttl: int, zone: str):
+        super().__init__("headless-dns", workdir, workers=workers)
         self.binary, self.ttl, self.zone = binary, ttl, zone
 
     def env(self) -> dict[str, str]:
@@ -291,18 +329,20 @@ class HeadlessDns(Server):
             "--ttl", str(self.ttl),
             "--log-format", "json",
         ]  # fmt: skip
-        # One UDP worker, as Knot and NSD get (the default, one per CPU of the affinity mask, is
-        # also 1 under taskset; saying it keeps the comparison per core if that default changes).
-        # Revisions before the flag existed have a single UDP task anyway.
+        # N UDP workers, as Knot and NSD get (the default, one per CPU of the affinity mask, is
+        # also N under taskset; saying it keeps the comparison per core if that default changes).
+        # Revisions before the flag existed have a single UDP task: they can run 1 worker only.
         helptext = subprocess.run([str(self.binary), "--help"], capture_output=True, text=True, timeout=30).stdout
         if "--udp-workers" in helptext:
-            cmd += ["--udp-workers", "1"]
+            cmd += ["--udp-workers", str(self.workers)]
+        elif self.workers != 1:
+            raise SystemExit(f"{self.binary} has no --udp-workers flag: it can be measured with 1 worker only")
         return cmd
 
 
 class Knot(Server):
-    def __init__(self, workdir: Path, zone: str):
-        super().__init__("knot", workdir)
+    def __init__(self, workdir: Path, workers: int, zone: str):
+        super().__init__("knot", workdir, workers=workers)
         self.zone = zone
 
     def command(self, data: Path) -> list[str]:
@@ -313,7 +353,7 @@ class Knot(Server):
             f"""server:
     rundir: "{d}"
     listen: {LOOPBACK}@{self.port}
-    udp-workers: 1
+    udp-workers: {self.workers}
     tcp-workers: 1
     background-workers: 1
 database:
@@ -338,8 +378,8 @@ zone:
 
 
 class Nsd(Server):
-    def __init__(self, workdir: Path, zone: str):
-        super().__init__("nsd", workdir)
+    def __init__(self, workdir: Path, workers: int, zone: str):
+        super().__init__("nsd", workdir, workers=workers)
         self.zone = zone
 
     def command(self, data: Path) -> list[str]:
@@ -348,12 +388,14 @@ class Nsd(Server):
         # minimal-responses: no NS RRset in the authority section of positive answers, as Knot and
         # headless-dns answer (NSD's default adds it). rrl-*: 0 turns response rate limiting off
         # (on by default in Debian's build: 200 QPS per source and answer kind, so dnsperf's
-        # NXDOMAINs would be dropped); Knot and headless-dns have none.
+        # NXDOMAINs would be dropped); Knot and headless-dns have none. With more than one server
+        # process, reuseport gives each its own socket, as Knot's and headless-dns's workers have.
         conf.write_text(
             f"""server:
     ip-address: {LOOPBACK}@{self.port}
     do-ip6: no
-    server-count: 1
+    server-count: {self.workers}
+    reuseport: {"yes" if self.workers > 1 else "no"}
     username: ""
     chroot: ""
     zonesdir: "{d}"
@@ -439,13 +481,16 @@ MIX_FLAGS = {"resolver": ["-D", "-E", "10:2f8a6c31d0b47e95"]}
 
 
 def dnsperf(
-    port: int, queries: Path, cpu: int, seconds: float, outstanding: int, qps: int | None, extra: list[str] = []
+    port: int, queries: Path, cpus: list[int], seconds: float, outstanding: int, qps: int | None, extra: list[str] = []
 ) -> dict:
-    """One bounded dnsperf run against 127.0.0.1:port; its counters, and its own CPU seconds."""
+    """One bounded dnsperf run against 127.0.0.1:port, pinned to `cpus` with one thread and one
+    socket per CPU and `outstanding` queries in flight per thread; its counters, and its own CPU
+    seconds."""
+    n = len(cpus)
     cmd = [
-        "taskset", "-c", str(cpu), "dnsperf",
+        "taskset", "-c", cpu_list(cpus), "dnsperf",
         "-s", LOOPBACK, "-p", str(port), "-d", str(queries),
-        "-l", str(seconds), "-q", str(outstanding), "-t", "1", "-c", "1", "-T", "1",
+        "-l", str(seconds), "-q", str(outstanding * n), "-t", "1", "-c", str(n), "-T", str(n),
     ] + extra  # fmt: skip
     if qps:
         cmd += ["-Q", str(qps)]
@@ -466,20 +511,20 @@ def dnsperf(
     return res
 
 
-def measure(server: Server, queries: Path, a: argparse.Namespace, extra: list[str]) -> dict:
+def measure(server: Server, queries: Path, a: argparse.Namespace, layout: "Layout", extra: list[str]) -> dict:
     pid = server.proc.pid
-    cpus = (a.server_cpu, a.client_cpu)
+    cpus = layout.all()
     c0, t0, w0 = cpu_seconds(pid), cpu_times(cpus), time.monotonic()
-    sat = dnsperf(server.port, queries, a.client_cpu, a.sat_seconds, a.outstanding, None, extra)
+    sat = dnsperf(server.port, queries, layout.client, a.sat_seconds, a.outstanding, None, extra)
     c1, t1, wall = cpu_seconds(pid), cpu_times(cpus), time.monotonic() - w0
-    # How much of the two benchmark CPUs went to anything but this server and dnsperf (other
-    # tenants of a shared machine, or the hypervisor's steal): the run's noise, reported with it.
+    # How much of the benchmark CPUs went to anything but this server and dnsperf (other tenants
+    # of a shared machine, or the hypervisor's steal): the run's noise, reported with it.
     busy = sum(t1[c][0] - t0[c][0] for c in cpus)
     steal = sum(t1[c][1] - t0[c][1] for c in cpus)
     others = max(0.0, busy - (c1 - c0) - sat["cpu_s"]) + steal
     rss, pss = memory_mib(pid)
     t2, w2 = cpu_times(cpus), time.monotonic()
-    lat = dnsperf(server.port, queries, a.client_cpu, a.lat_seconds, a.outstanding, a.lat_qps, extra)
+    lat = dnsperf(server.port, queries, layout.client, a.lat_seconds, a.outstanding, a.lat_qps, extra)
     c2, t3, wall_lat = cpu_seconds(pid), cpu_times(cpus), time.monotonic() - w2
     busy_lat = sum(t3[c][0] - t2[c][0] + t3[c][1] - t2[c][1] for c in cpus)
     others_lat = max(0.0, busy_lat - (c2 - c1) - lat["cpu_s"])
@@ -528,8 +573,8 @@ COLUMNS = [
 RATIOS = [("qps", "QPS"), ("us_per_q", "us/q"), ("lat_us", "lat"), ("rss_mib", "RSS")]
 
 
-def medians(runs: list[dict], zone: str, mix: str, server: str) -> dict | None:
-    rows = [r for r in runs if (r["zone"], r["mix"], r["server"]) == (zone, mix, server)]
+def medians(runs: list[dict], zone: str, workers: int, mix: str, server: str) -> dict | None:
+    rows = [r for r in runs if (r["zone"], r.get("workers", 1), r["mix"], r["server"]) == (zone, workers, mix, server)]
     if not rows:
         return None
     med = {k: statistics.median(r[k] for r in rows) for k, _, _ in COLUMNS}
@@ -539,21 +584,70 @@ def medians(runs: list[dict], zone: str, mix: str, server: str) -> dict | None:
     return med
 
 
+def blocks(result: dict) -> list[dict]:
+    """The (zone, worker count) pairs of a result, in run order. Results from before worker
+    counts existed ran 1 worker, with their zone info under the zone's label."""
+    return result.get("blocks") or [{"zone": z, "workers": 1, "key": z, "layout": None} for z in result["zones"]]
+
+
+def layout_text(layout: dict | None) -> str:
+    if not layout:
+        return "1 UDP worker"
+    n = layout["workers"]
+    text = (f"{n} UDP worker{'s' if n > 1 else ''} on CPU {cpu_list(layout['server'])}, "
+            f"dnsperf on CPU {cpu_list(layout['client'])} ({n} thread{'s' if n > 1 else ''})")  # fmt: skip
+    if layout["shared"]:
+        text += "; **server and dnsperf CPUs overlap (--allow-shared-cpus): these figures check the harness, they measure nothing**"
+    return text
+
+
+def scaling(result: dict) -> str:
+    """With more than one worker count: per zone, mix and server, QPS and CPU per query at each
+    count, against Knot at the same count, and against the server's own at the fewest workers."""
+    counts = sorted({b["workers"] for b in blocks(result)})
+    if len(counts) < 2:
+        return ""
+    runs, servers, base = result["runs"], result["servers"], counts[0]
+    out = [f"### Scaling: {', '.join(map(str, counts))} workers\n",
+           f"`us/q N / {base}` = the server's median CPU per query at N workers / its own at {base}; "
+           "`x Knot` = / Knot's at the same count.\n"]  # fmt: skip
+    head = ["zone", "mix", "server"]
+    head += [f"QPS {n}w" for n in counts] + [f"us/q {n}w" for n in counts]
+    head += [f"us/q x Knot {n}w" for n in counts] + [f"us/q {n} / {base}" for n in counts[1:]]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "---|" * len(head))
+    for zone in result["zones"]:
+        for mix in result["mixes"]:
+            for server in servers:
+                m = {n: medians(runs, zone, n, mix, server) for n in counts}
+                k = {n: medians(runs, zone, n, mix, "knot") for n in counts}
+                if any(v is None for v in m.values()):
+                    continue
+                cells = [zone, mix, server]
+                cells += [f"{m[n]['qps']:,.0f}" for n in counts] + [f"{m[n]['us_per_q']:.2f}" for n in counts]
+                cells += [f"{m[n]['us_per_q'] / k[n]['us_per_q']:.2f}" if k[n] else "-" for n in counts]
+                cells += [f"{m[n]['us_per_q'] / m[base]['us_per_q']:.2f}" for n in counts[1:]]
+                out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def report(result: dict) -> str:
     runs, servers, lat_qps = result["runs"], result["servers"], result["params"]["lat_qps"]
     out = []
-    for zone in result["zones"]:
-        info = result["zone_info"][zone]
-        out.append(f"### {zone}: {info['pods']:,} pods, {info['headless_services']:,} headless + "
-                   f"{info['clusterip_services']:,} ClusterIP services, {info['zone_records']:,} records\n")
+    for block in blocks(result):
+        zone, workers = block["zone"], block["workers"]
+        info = result["zone_info"][block["key"]]
+        out.append(f"### {zone}, {workers} worker{'s' if workers > 1 else ''}: {info['pods']:,} pods, "
+                   f"{info['headless_services']:,} headless + {info['clusterip_services']:,} ClusterIP services, "
+                   f"{info['zone_records']:,} records; {layout_text(block['layout'])}\n")
         head = ["mix", "server"] + [h.replace("@fixed", f"@{lat_qps // 1000}k") for _, h, _ in COLUMNS]
         head += ["us/q min-max"] + [f"{h} x Knot" for _, h in RATIOS]
         out.append("| " + " | ".join(head) + " |")
         out.append("|" + "---|" * len(head))
         for mix in result["mixes"]:
-            knot = medians(runs, zone, mix, "knot")
+            knot = medians(runs, zone, workers, mix, "knot")
             for server in servers:
-                m = medians(runs, zone, mix, server)
+                m = medians(runs, zone, workers, mix, server)
                 if m is None:
                     continue
                 cells = [mix, server] + [fmt.format(m[k]) for k, _, fmt in COLUMNS]
@@ -568,6 +662,7 @@ def report(result: dict) -> str:
             f"{s}: " + ", ".join(f"{mix} {b} B" for mix, b in info["reply_bytes"][s].items()) for s in servers
         )
         out.append(f"\nStart to first answer / RSS before load: {ready}.  \nMean reply size: {sizes}.\n")
+    out.append(scaling(result))
     return "\n".join(out)
 
 
@@ -613,11 +708,14 @@ def main() -> None:
     ap.add_argument("--lat-seconds", type=int, default=5)
     ap.add_argument("--lat-qps", type=int, default=10_000)
     ap.add_argument("--outstanding", type=int, default=100, help="dnsperf -q (default 100)")
-    ap.add_argument("--server-cpu", type=int, default=0)
-    ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--workers", default="1",
+                    help="UDP worker counts, comma-separated (default 1); N workers run on N CPUs, dnsperf on N more")
+    ap.add_argument("--allow-shared-cpus", action="store_true",
+                    help="let server and dnsperf CPUs overlap when there are too few (checks the harness; measures nothing)")
     ap.add_argument("--ready-timeout", type=float, default=600)
     ap.add_argument("--noise-threshold", type=float, default=10,
-                    help="percent of the two CPUs other work may take before a run is repeated (default 10)")
+                    help="percent of a CPU other work may take, per two benchmark CPUs, before a run is repeated "
+                    "(default 10)")
     ap.add_argument("--noise-retries", type=int, default=2, help="repeats of a noisy run (default 2)")
     ap.add_argument("--mode", default="full")
     a = ap.parse_args()
@@ -630,9 +728,12 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
 
-    allowed = os.sched_getaffinity(0)
-    if a.server_cpu == a.client_cpu or not {a.server_cpu, a.client_cpu} <= allowed:
-        raise SystemExit(f"need two distinct CPUs among {sorted(allowed)} (got {a.server_cpu} and {a.client_cpu})")
+    allowed = sorted(os.sched_getaffinity(0))
+    try:
+        counts = [int(n) for n in a.workers.split(",")]
+    except ValueError:
+        raise SystemExit(f"--workers {a.workers!r}: want worker counts such as 1,2,4,8") from None
+    layouts = [Layout.of(n, allowed, a.allow_shared_cpus) for n in counts]  # all checked before any run
     names = a.servers.split(",")
     mixes = a.mixes.split(",")
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -643,37 +744,43 @@ def main() -> None:
         "loadavg_start": Path("/proc/loadavg").read_text().strip(),
         "servers": names,
         "mixes": mixes,
+        "workers": counts,
         "zones": [],
+        "blocks": [],
         "zone_info": {},
         "runs": [],
     }
-    log(f"{a.mode} run: servers {names} on CPU {a.server_cpu}, dnsperf on CPU {a.client_cpu}; "
+    log(f"{a.mode} run: servers {names}, {' / '.join(layout_text(vars(lay)) for lay in layouts)}; "
         f"{a.reps} reps x {len(mixes)} mixes; {a.sat_seconds}s saturated + {a.lat_seconds}s at {a.lat_qps} QPS")  # fmt: skip
-    for data in a.data:
+    for data, layout in ((d, lay) for d in a.data for lay in layouts):
         meta = json.loads((data / "meta.json").read_text())
         zone_label = f"{meta['pods'] // 1000}k pods"
-        result["zones"].append(zone_label)
+        if zone_label not in result["zones"]:
+            result["zones"].append(zone_label)
+        n = layout.workers
+        key = f"{zone_label}, {n} worker{'s' if n > 1 else ''}"
+        result["blocks"].append({"zone": zone_label, "workers": n, "key": key, "layout": vars(layout)})
         info = {k: meta[k] for k in ("pods", "headless_services", "clusterip_services", "zone_records")}
         factories = {
-            "headless-dns": lambda w: HeadlessDns(w, a.binary.resolve(), meta["ttl"], meta["zone"]),
-            "knot": lambda w: Knot(w, meta["zone"]),
-            "nsd": lambda w: Nsd(w, meta["zone"]),
+            "headless-dns": lambda w: HeadlessDns(w, n, a.binary.resolve(), meta["ttl"], meta["zone"]),
+            "knot": lambda w: Knot(w, n, meta["zone"]),
+            "nsd": lambda w: Nsd(w, n, meta["zone"]),
         }
-        servers = [factories[n](a.work / f"{data.name}-{n}") for n in names]
+        servers = [factories[name](a.work / f"{data.name}-{n}w-{name}") for name in names]
         try:
             for s in servers:
-                s.start(data, a.server_cpu)
+                s.start(data, layout.server)
                 wait_ready(s, meta["probe"], a.ready_timeout)
                 s.idle_rss = memory_mib(s.proc.pid)
-                log(f"{zone_label}: {s.name} on {LOOPBACK}:{s.port} (pid {s.proc.pid}) answering after "
+                log(f"{key}: {s.name} on {LOOPBACK}:{s.port} (pid {s.proc.pid}) answering after "
                     f"{s.ready_s:.1f}s, RSS {s.idle_rss[0]:.1f} MiB")  # fmt: skip
             info["reply_bytes"] = check_answers(servers, meta["samples"], 60)
             info["commands"] = {s.name: (s.workdir / "command.txt").read_text().strip() for s in servers}
             info["ready_s"] = {s.name: s.ready_s for s in servers}
             info["idle_rss"] = {s.name: s.idle_rss[0] for s in servers}
-            log(f"{zone_label}: all servers give the generated answers on a sample of every mix")
+            log(f"{key}: all servers give the generated answers on a sample of every mix")
             for s in servers:  # warm-up, not recorded
-                dnsperf(s.port, data / f"queries-{mixes[0]}.txt", a.client_cpu, 1, a.outstanding, None)
+                dnsperf(s.port, data / f"queries-{mixes[0]}.txt", layout.client, 1, a.outstanding, None)
             k = 0
             for rep in range(a.reps):
                 for mix in mixes:
@@ -684,16 +791,16 @@ def main() -> None:
                         # such a run is repeated (a bounded number of times) and the quietest kept.
                         attempts = []
                         for _ in range(1 + a.noise_retries):
-                            attempts.append(measure(s, data / f"queries-{mix}.txt", a, MIX_FLAGS.get(mix, [])))
+                            attempts.append(measure(s, data / f"queries-{mix}.txt", a, layout, MIX_FLAGS.get(mix, [])))
                             noise = max(attempts[-1]["others_pct"], attempts[-1]["others_lat_pct"])
-                            if noise <= a.noise_threshold:
+                            if noise <= a.noise_threshold * len(layout.all()) / 2:
                                 break
                             log(f"  {s.name} {mix}: {noise:.0f}% of the benchmark CPUs went to other work; "
                                 f"{'again' if len(attempts) <= a.noise_retries else 'keeping the quietest'}")  # fmt: skip
                         r = min(attempts, key=lambda x: max(x["others_pct"], x["others_lat_pct"]))
-                        r.update(zone=zone_label, rep=rep, mix=mix, server=s.name, attempts=len(attempts))
+                        r.update(zone=zone_label, workers=n, rep=rep, mix=mix, server=s.name, attempts=len(attempts))
                         result["runs"].append(r)
-                        log(f"{zone_label} rep {rep + 1} {mix:5} {s.name:12} {r['qps']:>9,.0f} QPS  "
+                        log(f"{zone_label} {n}w rep {rep + 1} {mix:5} {s.name:12} {r['qps']:>9,.0f} QPS  "
                             f"loss {r['loss_pct']:.3f}%  {r['us_per_q']:6.2f} us/q  "
                             f"lat@{a.lat_qps // 1000}k {r['lat_us']:6.0f} us  RSS {r['rss_mib']:.1f} MiB  "
                             f"cores: server {r['server_core_pct']:.0f}% dnsperf {r['client_core_pct']:.0f}% "
@@ -702,7 +809,7 @@ def main() -> None:
         finally:
             for s in servers:
                 s.stop()
-        result["zone_info"][zone_label] = info
+        result["zone_info"][key] = info
     result["loadavg_end"] = Path("/proc/loadavg").read_text().strip()
 
     text = report(result)
@@ -710,30 +817,32 @@ def main() -> None:
     md = [
         f"# headless-dns vs Knot DNS vs NSD: {stamp} ({a.mode})\n",
         f"headless-dns: {env['headless_dns']}; {env['knot']}; {env['nsd']}; {env['dnsperf']}.  ",
-        f"{env['cpu']}, {env['cpus']} CPUs, Linux {env['kernel']}; servers on CPU {a.server_cpu} (one UDP "
-        f"worker), dnsperf on CPU {a.client_cpu}; 127.0.0.1, UDP, no EDNS.  ",
-        f"{a.reps} repetition(s), medians; saturated: `dnsperf -l {a.sat_seconds} -q {a.outstanding} -c 1 -T 1 -t 1`; "
+        f"{env['cpu']}, {env['cpus']} CPUs, Linux {env['kernel']}; worker counts {a.workers}: with N workers, "
+        "the servers run N UDP workers on the first N CPUs and dnsperf N threads with a socket each on the next N; "
+        "127.0.0.1, UDP, no EDNS except in the resolver mix.  ",
+        f"{a.reps} repetition(s), medians; saturated: `dnsperf -l {a.sat_seconds} -q {a.outstanding}xN -c N -T N -t 1`; "
         f"fixed: `-Q {a.lat_qps} -l {a.lat_seconds}`. CPU us/q = server utime+stime delta / queries "
         "completed. RSS/PSS after the saturated run, summed over the process tree. "
         "Loss is the worst repetition's. `x Knot` = median / Knot's median in this run. During the saturated run: `server core %` and "
         "`dnsperf core %` = their CPU time / wall time (near 100: that side is the bottleneck); `others %` = "
-        "time on the two benchmark CPUs used by anything else (other tenants, steal): the run's noise; a run "
-        f"noisier than {a.noise_threshold:.0f}% is repeated up to {a.noise_retries} times and the quietest kept.  ",
+        "time on the benchmark CPUs used by anything else (other tenants, steal): the run's noise; a run "
+        f"noisier than {a.noise_threshold:.0f}% per two benchmark CPUs is repeated up to {a.noise_retries} times and "
+        "the quietest kept.  ",
         f"Load average at start: {result['loadavg_start']}; at end: {result['loadavg_end']}.\n",
         "Mixes: " + "; ".join(f"`{m}` {meta['mixes'].get(m, '')}" for m in mixes) + ".\n",
         text,
         "\n## Commands\n",
-        *(f"- {zone}, {name}: `{repo_relative(cmd)}`" for zone in result["zones"]
-          for name, cmd in result["zone_info"][zone].get("commands", {}).items()),  # fmt: skip
-        f"\nServer configs and logs: `{repo_relative(str(a.work))}/<size>-<server>/`.",
+        *(f"- {b['key']}, {name}: `{repo_relative(cmd)}`" for b in result["blocks"]
+          for name, cmd in result["zone_info"][b["key"]].get("commands", {}).items()),  # fmt: skip
+        f"\nServer configs and logs: `{repo_relative(str(a.work))}/<size>-<N>w-<server>/`.",
         "\n## Every run\n",
-        "| zone | rep | mix | server | QPS | sent | lost | CPU s | us/q | lat us | us/q fixed | RSS MiB "
+        "| zone | workers | rep | mix | server | QPS | sent | lost | CPU s | us/q | lat us | us/q fixed | RSS MiB "
         "| server % | dnsperf % | others % | others % fixed | attempts | rcodes |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
         md.append(
-            f"| {r['zone']} | {r['rep'] + 1} | {r['mix']} | {r['server']} | {r['qps']:,.0f} | {r['sent']:,} | "
+            f"| {r['zone']} | {r['workers']} | {r['rep'] + 1} | {r['mix']} | {r['server']} | {r['qps']:,.0f} | {r['sent']:,} | "
             f"{r['lost']:,} | {r['cpu_s']:.2f} | {r['us_per_q']:.2f} | {r['lat_us']:.0f} | {r['us_per_q_fixed']:.2f} | "
             f"{r['rss_mib']:.1f} | {r['server_core_pct']:.0f} | {r['client_core_pct']:.0f} | {r['others_pct']:.0f} | "
             f"{r['others_lat_pct']:.0f} | {r['attempts']} | {' '.join(f'{k} {v}' for k, v in r['rcodes'].items())} |"

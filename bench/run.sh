@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks headless-dns against Knot DNS and NSD on the same records, one core each.
+# Benchmarks headless-dns against Knot DNS and NSD on the same records, one core each (or N, --workers).
 # See bench/README.md.
 #
 #   bash bench/run.sh            full run: 10k- and 100k-pod zones, 3 repetitions (about 20 min)
@@ -14,12 +14,17 @@
 #   --reps N         repetitions (default 3; --quick: 1)
 #   --servers LIST   default knot,nsd,headless-dns
 #   --mixes LIST     default pods,nx20,svc10,resolver
+#   --workers LIST   UDP worker counts, comma-separated (default 1): with N, every server runs N
+#                    workers pinned to the first N CPUs, and dnsperf N threads on the next N
+#                    (so 1,2,4,8 needs 16 CPUs); the report adds each server's scaling
+#   --allow-shared-cpus  with too few CPUs for a worker count, let server and dnsperf CPUs
+#                    overlap: checks the harness on a small machine, the figures mean nothing
 #   --sat S          seconds of each saturated dnsperf run (default 10; --quick: 3)
 #   --lat S          seconds of each fixed-rate run (default 5; --quick: 2)
 #   --lat-qps N      the fixed rate (default 10000)
-#   --outstanding N  dnsperf -q for the saturated runs (default 100)
-#   --noise PCT      a run in which other work took more than PCT% of the two benchmark CPUs is
-#                    repeated (default 10)
+#   --outstanding N  dnsperf -q for the saturated runs, per dnsperf thread (default 100)
+#   --noise PCT      a run in which other work took more than PCT% of a CPU per two benchmark
+#                    CPUs is repeated (default 10)
 #   --noise-retries N  at most N repeats of a noisy run; the quietest is kept (default 2)
 #
 # Traffic goes to 127.0.0.1 only; every load run is bounded by time (dnsperf -l, plus a hard
@@ -32,7 +37,7 @@ root="$(cd "$here/.." && pwd)"
 work="$here/scratch"
 
 quick=0 bin="" rev="" sizes="" reps="" servers="knot,nsd,headless-dns" mixes="pods,nx20,svc10,resolver"
-sat="" lat="" lat_qps=10000 outstanding=100 noise=10 noise_retries=2
+sat="" lat="" lat_qps=10000 outstanding=100 noise=10 noise_retries=2 workers=1 shared_cpus=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
@@ -42,6 +47,8 @@ while [ $# -gt 0 ]; do
         --reps) reps="$2"; shift ;;
         --servers) servers="$2"; shift ;;
         --mixes) mixes="$2"; shift ;;
+        --workers) workers="$2"; shift ;;
+        --allow-shared-cpus) shared_cpus=(--allow-shared-cpus) ;;
         --sat) sat="$2"; shift ;;
         --lat) lat="$2"; shift ;;
         --lat-qps) lat_qps="$2"; shift ;;
@@ -138,4 +145,4 @@ exec python3 "$here/drive.py" \
     --work "$work/servers" --results "$here/results" \
     --servers "$servers" --mixes "$mixes" --reps "$reps" \
     --sat-seconds "$sat" --lat-seconds "$lat" --lat-qps "$lat_qps" --outstanding "$outstanding" \
-    --noise-threshold "$noise" --noise-retries "$noise_retries"
+    --noise-threshold "$noise" --noise-retries "$noise_retries" --workers "$workers" ${shared_cpus[@]+"${shared_cpus[@]}"}
