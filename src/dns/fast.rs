@@ -236,31 +236,23 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
             {
                 let count = if qtype == RecordType::A { d.v4().len() } else { d.v6().len() };
                 let rdlen = if qtype == RecordType::A { 4 } else { 16 };
-                let size = 12 + q.question.len() + q.name_len + (count - 1) * 2 + count * (10 + rdlen) + edns_len(&q);
+                let size = 12 + q.question.len() + count * (2 + 10 + rdlen) + edns_len(&q);
                 if size > limit || count > u16::MAX as usize {
                     return None; // the general path truncates
                 }
                 out.reserve(size);
                 header_at(out, ResponseCode::NoError, count as u16, 0);
-                // The first owner is the question's name in full (hickory never points into the
-                // question); the others point at it.
-                let first = out.len();
-                let emit_owner = |out: &mut Vec<u8>, i: usize| {
-                    if i == 0 {
-                        out.extend_from_slice(&q.question[..q.name_len]);
-                    } else {
-                        out.extend_from_slice(&(0xC000u16 | first as u16).to_be_bytes());
-                    }
-                };
+                // Every owner is the question's name as sent: a pointer to it (RFC 1035 section
+                // 4.1.4), at offset 12.
                 if qtype == RecordType::A {
-                    for (i, ip) in d.v4().iter().enumerate() {
-                        emit_owner(out, i);
+                    for ip in d.v4() {
+                        out.extend_from_slice(&QUESTION_POINTER);
                         rr_head(out, TYPE_A, ttls.record, 4);
                         out.extend_from_slice(&ip.octets());
                     }
                 } else {
-                    for (i, ip) in d.v6().iter().enumerate() {
-                        emit_owner(out, i);
+                    for ip in d.v6() {
+                        out.extend_from_slice(&QUESTION_POINTER);
                         rr_head(out, TYPE_AAAA, ttls.record, 16);
                         out.extend_from_slice(&ip.octets());
                     }
@@ -279,16 +271,44 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
                     (ttls.negative_soa(), ttls.soa_minimum)
                 };
                 header_at(out, rcode, 0, 1);
+                // The SOA's owner (the apex), mname ns.dns.<apex> and rname hostmaster.<apex>,
+                // each compressed against the question and the names before it, as the general
+                // path's encoder does.
+                let apex_labels = &apex.wire[..apex.wire.len() - 1];
+                let apex_at = labels[rel].0 - 1; // the question's apex part: its first length octet
                 let owner = out.len();
-                out.extend_from_slice(&apex.wire);
-                // RFC 2308 section 3: the SOA's TTL is no longer than its minimum.
-                rr_head(out, TYPE_SOA, soa_ttl, 0);
-                let rdata_at = out.len();
-                // mname ns.dns.<apex>, rname hostmaster.<apex>: both end in a pointer to the owner.
-                out.extend_from_slice(b"\x02ns\x03dns");
-                out.extend_from_slice(&(0xC000u16 | owner as u16).to_be_bytes());
-                out.extend_from_slice(b"\x0ahostmaster");
-                out.extend_from_slice(&(0xC000u16 | owner as u16).to_be_bytes());
+                let usual = n <= 60
+                    && raw[apex_at..12 + q.name_len - 1] == *apex_labels
+                    && label(rel - 1) != b"dns"
+                    && label(rel - 1) != b"hostmaster";
+                let rdata_at;
+                if usual {
+                    // The question ends in the apex as we write it (lower case), and not in the
+                    // mname's or rname's own labels: all three names end in a pointer to it.
+                    let pointer = (0xC000 | apex_at as u16).to_be_bytes();
+                    out.extend_from_slice(&pointer);
+                    // RFC 2308 section 3: the SOA's TTL is no longer than its minimum.
+                    rr_head(out, TYPE_SOA, soa_ttl, 0);
+                    rdata_at = out.len();
+                    out.extend_from_slice(b"\x02ns\x03dns");
+                    out.extend_from_slice(&pointer);
+                    out.extend_from_slice(b"\x0ahostmaster");
+                    out.extend_from_slice(&pointer);
+                } else {
+                    // Anything else (another case, a question ending in dns.<apex> or
+                    // hostmaster.<apex>, a question of more labels than the encoder keeps
+                    // suffixes for): the encoder's own search, mirrored.
+                    let (mut mname, mut rname) = ([0u8; 262], [0u8; 262]);
+                    let mname = prefixed(&mut mname, b"\x02ns\x03dns", apex_labels);
+                    let rname = prefixed(&mut rname, b"\x0ahostmaster", apex_labels);
+                    let mut written = Written::new();
+                    written.store_name(12, &q.question[..q.name_len - 1]);
+                    written.emit(out, apex_labels);
+                    rr_head(out, TYPE_SOA, soa_ttl, 0);
+                    rdata_at = out.len();
+                    written.emit(out, mname);
+                    written.emit(out, rname);
+                }
                 out.extend_from_slice(&index.serial().to_be_bytes());
                 for t in SOA_TIMERS {
                     out.extend_from_slice(&t.to_be_bytes());
@@ -326,6 +346,82 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
         }
     }
     Fast::Answered { rcode, qtype }
+}
+
+/// A name pointer to the question's name, which starts right after the 12-octet header.
+const QUESTION_POINTER: [u8; 2] = [0xC0, 12];
+
+/// Names written so far that a later name may point at: the same candidates, in the same order
+/// and under the same bounds, as hickory-proto's encoder keeps (`BinEncoder::store_label_pointer`,
+/// at most 64, only below offset 0x3FFF), so that the fast path compresses exactly as the
+/// general path does. Each is a name's labels from one label on, in wire form without the root,
+/// compared octet for octet (so case counts, as in hickory).
+struct Written<'a> {
+    at: [u16; 64],
+    labels: [&'a [u8]; 64],
+    len: usize,
+}
+
+impl<'a> Written<'a> {
+    fn new() -> Self {
+        Written { at: [0; 64], labels: [&[]; 64], len: 0 }
+    }
+
+    /// Records `name` (labels in wire form, no root), written from offset `at`: each of its
+    /// label suffixes, longest first, as hickory records a name it wrote in full.
+    fn store_name(&mut self, at: usize, name: &'a [u8]) {
+        let mut i = 0;
+        while i < name.len() {
+            self.store(at + i, at + name.len(), &name[i..]);
+            i += 1 + name[i] as usize;
+        }
+    }
+
+    fn store(&mut self, at: usize, end: usize, suffix: &'a [u8]) {
+        if end < 0x3FFF && self.len < self.at.len() {
+            self.at[self.len] = at as u16;
+            self.labels[self.len] = suffix;
+            self.len += 1;
+        }
+    }
+
+    /// Writes `name` (labels in wire form, no root) as hickory-proto's `Name::emit` does: the
+    /// longest of its label suffixes already written becomes a pointer (RFC 1035 section 4.1.4)
+    /// after the labels before it; with none, the whole name and the root label. The suffixes
+    /// written in full are recorded for the names after.
+    fn emit(&mut self, out: &mut Vec<u8>, name: &'a [u8]) {
+        let at = out.len();
+        let mut i = 0;
+        while i < name.len() {
+            if let Some(k) = (0..self.len).find(|&k| self.labels[k] == &name[i..]) {
+                let target = self.at[k];
+                out.extend_from_slice(&name[..i]);
+                out.extend_from_slice(&(0xC000 | target).to_be_bytes());
+                self.store_prefix(at, name, i);
+                return;
+            }
+            i += 1 + name[i] as usize;
+        }
+        out.extend_from_slice(name);
+        out.push(0);
+        self.store_prefix(at, name, name.len());
+    }
+
+    /// Records the suffixes of `name`, written from `at`, that start before octet `upto`.
+    fn store_prefix(&mut self, at: usize, name: &'a [u8], upto: usize) {
+        let mut i = 0;
+        while i < upto {
+            self.store(at + i, at + name.len(), &name[i..]);
+            i += 1 + name[i] as usize;
+        }
+    }
+}
+
+/// `prefix` and then `labels`, in `buf`.
+fn prefixed<'b>(buf: &'b mut [u8; 262], prefix: &[u8], labels: &[u8]) -> &'b [u8] {
+    buf[..prefix.len()].copy_from_slice(prefix);
+    buf[prefix.len()..prefix.len() + labels.len()].copy_from_slice(labels);
+    &buf[..prefix.len() + labels.len()]
 }
 
 /// The length of the reply's OPT: 11 octets, and the COOKIE option's 4 + 24.
@@ -461,9 +557,22 @@ mod tests {
             "nope.svc.example.",
             "web-2.nginx.default.svc.cluster.local.",
             "web-3.nginx.default.svc.cluster.local.",
+            // Compression of the SOA's names against the question: the apex in another case
+            // (whole, or its first label only), and questions that end in the SOA's mname or rname.
+            "web-9.nginx.default.svc.CLUSTER.LOCAL.",
+            "web-9.nginx.default.svc.Cluster.local.",
+            "nope.SVC.example.",
+            "ns.dns.cluster.local.",
+            "x.ns.dns.cluster.local.",
+            "dns.svc.example.",
+            "hostmaster.cluster.local.",
+            "A.hostmaster.cluster.local.",
         ];
+        // Questions of 62 and 70 labels: more suffixes than the 64 the encoder keeps.
+        let long: Vec<String> = [60, 68].iter().map(|n| format!("{}cluster.local.", "a.".repeat(*n))).collect();
+        let names: Vec<&str> = names.iter().copied().chain(long.iter().map(String::as_str)).collect();
         let mut fast_count = 0;
-        for name in names {
+        for &name in &names {
             for t in [RecordType::A, RecordType::AAAA] {
                 for edns in [None, Some(512), Some(1232), Some(4096), Some(100)] {
                     for (rd, dnssec_ok, cookie) in [
@@ -505,6 +614,37 @@ mod tests {
             }
         }
         assert_eq!(fast_count, names.len() * 2 * (5 * 3 + 4 * 3));
+    }
+
+    /// RFC 1035 section 4.1.4: names in the reply point at the question's name (or its ending)
+    /// where they repeat it, as Knot, BIND and CoreDNS answer; on both paths.
+    #[test]
+    fn names_in_replies_point_into_the_question() {
+        let z = zones();
+        let general = Responder::new(z.clone());
+        let src: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let both = |name: &str| {
+            let raw = query(name, RecordType::A, None, true);
+            let want = general.respond(&raw, src, Transport::Udp).unwrap().bytes;
+            let mut out = Vec::new();
+            assert!(matches!(answer(&z, &raw, src.ip(), &mut out), Fast::Answered { .. }), "{name}");
+            assert_eq!(out, want, "{name}");
+            (raw.len(), out)
+        };
+        // A one-address name: the answer's owner is a pointer to offset 12, then type A.
+        let (qlen, out) = both("web-0.nginx.default.svc.cluster.local.");
+        assert_eq!(&out[qlen..qlen + 4], &[0xC0, 12, 0, 1]);
+        assert_eq!(out.len(), qlen + 2 + 10 + 4);
+        // Ten addresses: every owner points at the question.
+        let (qlen, out) = both("nginx.default.svc.cluster.local.");
+        for i in 0..10 {
+            assert_eq!(&out[qlen + i * 16..qlen + i * 16 + 2], &[0xC0, 12], "record {i}");
+        }
+        // NXDOMAIN: the SOA's owner (the apex) points at the question's last two labels.
+        let name = "web-9.nginx.default.svc.cluster.local.";
+        let (qlen, out) = both(name);
+        let apex_at = 12 + name.len() - "cluster.local.".len();
+        assert_eq!(&out[qlen..qlen + 4], &[0xC0, apex_at as u8, 0, 6]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The general answer path: any request, bytes in, bytes out, built on hickory-server's request
-//! parsing (`Request`, `MessageRequest`) and response building (`MessageResponseBuilder`), with
-//! the message-level rules (EDNS, truncation, opcodes, question count) around [`Zones::answer`].
+//! parsing (`Request`, `MessageRequest`) and hickory-proto's message encoding
+//! (`emit_message_parts`), with the message-level rules (EDNS, truncation, opcodes, question
+//! count) around [`Zones::answer`].
 //!
 //! Entry point: [`Responder::respond`]. The UDP fast path ([`super::fast`]) answers the common
 //! queries itself and hands everything else here; TCP always comes here.
@@ -10,13 +11,12 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use hickory_proto::op::{Edns, Header, MessageType, Metadata, OpCode, ResponseCode, emit_message_parts};
+use hickory_proto::op::{Edns, Header, MessageType, Metadata, OpCode, Query, ResponseCode, emit_message_parts};
+use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
-use hickory_proto::rr::{Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
-use hickory_server::zone_handler::MessageResponseBuilder;
 
 use super::answer::{Answer, Zones};
 use super::cookie;
@@ -73,25 +73,39 @@ pub struct Responder {
     zones: ArcSwap<Zones>,
 }
 
-/// Whether a reply with these sections fits in `limit` octets.
-fn fits(metadata: &Metadata, request: &Request, answer: &Answer, edns: Option<&Edns>, limit: u16) -> bool {
-    let mut buf = Vec::with_capacity(limit as usize);
-    let mut encoder = BinEncoder::new(&mut buf);
+/// A reply's message: the header from `metadata`, the question, the sections and the OPT, at
+/// most `limit` octets (the encoder stops at the last whole record that fits and sets TC). The
+/// question is encoded from its parsed name, which [`Responder::respond`] has checked to encode
+/// as the client sent it; so its name is a target for compression, and a record owned by the
+/// question's name (or a name ending in a part of it) points into it (RFC 1035 section 4.1.4),
+/// as Knot, BIND and CoreDNS answer. (hickory-server's `MessageResponse` copies the question's
+/// octets and leaves every owner in full.)
+fn emit_reply(
+    metadata: &Metadata,
+    question: &Query,
+    answer: &Answer,
+    edns: Option<&Edns>,
+    limit: u16,
+) -> Result<(Vec<u8>, Header), hickory_proto::ProtoError> {
+    let mut bytes = Vec::with_capacity(512);
+    let mut encoder = BinEncoder::new(&mut bytes);
     encoder.set_max_size(limit);
-    let queries: Vec<_> = request.queries.queries().iter().map(|q| q.original()).collect();
-    match emit_message_parts(
+    let header = emit_message_parts(
         metadata,
-        &mut queries.into_iter(),
+        &mut std::iter::once(question),
         &mut answer.answers.iter(),
         &mut answer.authority.iter(),
         &mut answer.additional.iter(),
         edns,
         None,
         &mut encoder,
-    ) {
-        Ok(header) => !header.metadata.truncation,
-        Err(_) => false,
-    }
+    )?;
+    Ok((bytes, header))
+}
+
+/// Whether a reply with these sections fits in `limit` octets.
+fn fits(metadata: &Metadata, question: &Query, answer: &Answer, edns: Option<&Edns>, limit: u16) -> bool {
+    emit_reply(metadata, question, answer, edns, limit).is_ok_and(|(_, header)| !header.metadata.truncation)
 }
 
 impl Responder {
@@ -313,17 +327,23 @@ impl Responder {
             [q] => Some(q.query_type()),
             _ => None,
         };
-        let mut builder = MessageResponseBuilder::from_message_request(&request);
-        if let Some(e) = &response_edns {
-            builder.edns(e);
-        }
-        let empty: [Record; 0] = [];
-        let encode = |response: hickory_server::zone_handler::MessageResponse<'_, '_, _, _, _, _>| {
-            let mut bytes = Vec::with_capacity(512);
-            let mut encoder = BinEncoder::new(&mut bytes);
-            encoder.set_max_size(limit);
-            match response.destructive_emit(&mut encoder) {
-                Ok(info) => Some(Reply { bytes, rcode: info.response_code, qtype, truncated: info.truncation }),
+        let question = request.queries.queries()[0].original();
+        // The sections of a reply with no records (its rcode is the metadata's).
+        let no_records = Answer {
+            rcode: ResponseCode::NoError,
+            authoritative: false,
+            answers: Vec::new(),
+            authority: Vec::new(),
+            additional: Vec::new(),
+        };
+        let encode = |metadata: &Metadata, answer: &Answer| {
+            match emit_reply(metadata, question, answer, response_edns.as_ref(), limit) {
+                Ok((bytes, header)) => Some(Reply {
+                    bytes,
+                    rcode: header.metadata.response_code,
+                    qtype,
+                    truncated: header.metadata.truncation,
+                }),
                 // The encoder stops at the last whole record that fits (and sets TC); an error
                 // means a record could not be encoded at all, which none of ours can cause. Never
                 // stay silent all the same.
@@ -333,23 +353,22 @@ impl Responder {
 
         if let Some(rcode) = early {
             metadata.response_code = rcode;
-            return encode(builder.build(metadata, empty.iter(), empty.iter(), empty.iter(), empty.iter()));
+            return encode(&metadata, &no_records);
         }
 
-        let original = request.queries.queries()[0].original();
-        let mut answer = zones.answer(original.name(), original.query_type(), original.query_class());
+        let mut answer = zones.answer(question.name(), question.query_type(), question.query_class());
         metadata.response_code = answer.rcode;
         metadata.authoritative = answer.authoritative;
 
-        if !fits(&metadata, &request, &answer, response_edns.as_ref(), limit) {
+        if !fits(&metadata, question, &answer, response_edns.as_ref(), limit) {
             // RFC 2181 section 9: additional data that does not fit is dropped without TC.
             answer.additional.clear();
-            if !fits(&metadata, &request, &answer, response_edns.as_ref(), limit) {
+            if !fits(&metadata, question, &answer, response_edns.as_ref(), limit) {
                 metadata.truncation = true;
                 if transport == Transport::Udp {
                     // RFC 1035 section 4.2.1 / RFC 2181 section 9: too large for UDP: send the
                     // header, question and OPT with TC=1 and let the client retry over TCP.
-                    return encode(builder.build(metadata, empty.iter(), empty.iter(), empty.iter(), empty.iter()));
+                    return encode(&metadata, &no_records);
                 }
                 // TCP: a message is at most 65,535 octets (RFC 1035 section 4.2.2) and there is
                 // nothing left to retry over. Send as many whole answer records as fit, with TC=1
@@ -358,13 +377,7 @@ impl Responder {
                 answer.authority.clear();
             }
         }
-        encode(builder.build(
-            metadata,
-            answer.answers.iter(),
-            answer.authority.iter(),
-            empty.iter(),
-            answer.additional.iter(),
-        ))
+        encode(&metadata, &answer)
     }
 }
 
