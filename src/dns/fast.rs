@@ -481,6 +481,14 @@ mod tests {
             },
         );
         // web-0..web-2 expected under nginx; web-0 is served, web-1 and web-2 are not.
+        // fit25 .. fit30: replies of 455 to 535 octets without EDNS, around the 512 bound.
+        index.publish(
+            &Owner::Service(ObjectKey::new("default", "fit")),
+            Published {
+                names: (25..=30).map(|k| (format!("fit{k}.nginx.default.svc").into(), ips(k))).collect(),
+                ptrs: vec![],
+            },
+        );
         index.set_expected("default", "web", Some(("nginx.default.svc".into(), 0..3)));
         index.set_synced(true);
         Zones::new(
@@ -645,6 +653,38 @@ mod tests {
         let (qlen, out) = both(name);
         let apex_at = 12 + name.len() - "cluster.local.".len();
         assert_eq!(&out[qlen..qlen + 4], &[0xC0, apex_at as u8, 0, 6]);
+    }
+
+    /// RFC 1035 section 4.2.1: a reply that fits in 512 octets is sent whole, one that does not
+    /// is TC=1 with no records, and both paths draw the line at the same place. (The general
+    /// path once sized a reply with compression and encoded it bounded at 512: 25 to 27 records
+    /// came back as 24 with TC=1, where the fast path sent 25 and 26 whole; and hickory's encoder
+    /// writes each name in full before it points it, so a bounded encoder also refused the 28th
+    /// record of a 503-octet reply.)
+    #[test]
+    fn replies_around_512_octets_are_whole_or_truncated_alike_on_both_paths() {
+        let z = zones();
+        let general = Responder::new(z.clone());
+        let src: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        for k in 25..=30usize {
+            let name = format!("fit{k}.nginx.default.svc.cluster.local.");
+            let raw = query(&name, RecordType::A, None, true);
+            let reply = general.respond(&raw, src, Transport::Udp).unwrap();
+            let message = Message::from_vec(&reply.bytes).unwrap();
+            // Header and question: 12 + 43 octets; each record 16 (its owner a pointer).
+            let whole = 12 + 43 + 16 * k;
+            let mut out = Vec::new();
+            let fast = answer(&z, &raw, src.ip(), &mut out);
+            if whole <= 512 {
+                assert!(!message.metadata.truncation, "{k}: TC on a {whole}-octet reply");
+                assert_eq!((message.answers.len(), reply.bytes.len()), (k, whole), "{k}");
+                assert!(matches!(fast, Fast::Answered { .. }), "{k}");
+                assert_eq!(out, reply.bytes, "{k}");
+            } else {
+                assert!(message.metadata.truncation && message.answers.is_empty(), "{k}: {message:?}");
+                assert_eq!(fast, Fast::Fallback, "{k}");
+            }
+        }
     }
 
     #[test]

@@ -103,9 +103,20 @@ fn emit_reply(
     Ok((bytes, header))
 }
 
-/// Whether a reply with these sections fits in `limit` octets.
-fn fits(metadata: &Metadata, question: &Query, answer: &Answer, edns: Option<&Edns>, limit: u16) -> bool {
-    emit_reply(metadata, question, answer, edns, limit).is_ok_and(|(_, header)| !header.metadata.truncation)
+/// The reply with these sections whole, when it fits in `limit` octets. It is encoded without a
+/// bound and then measured: hickory-proto's encoder writes each name in full before it replaces
+/// it with a pointer, so an encoder bounded at `limit` refuses a last record whose name would
+/// only briefly cross the bound, and a reply that fits would come back truncated.
+fn whole_within(
+    metadata: &Metadata,
+    question: &Query,
+    answer: &Answer,
+    edns: Option<&Edns>,
+    limit: u16,
+) -> Option<(Vec<u8>, Header)> {
+    emit_reply(metadata, question, answer, edns, u16::MAX)
+        .ok()
+        .filter(|(bytes, header)| !header.metadata.truncation && bytes.len() <= usize::from(limit))
 }
 
 impl Responder {
@@ -336,14 +347,15 @@ impl Responder {
             authority: Vec::new(),
             additional: Vec::new(),
         };
+        let reply = |(bytes, header): (Vec<u8>, Header)| Reply {
+            bytes,
+            rcode: header.metadata.response_code,
+            qtype,
+            truncated: header.metadata.truncation,
+        };
         let encode = |metadata: &Metadata, answer: &Answer| {
             match emit_reply(metadata, question, answer, response_edns.as_ref(), limit) {
-                Ok((bytes, header)) => Some(Reply {
-                    bytes,
-                    rcode: header.metadata.response_code,
-                    qtype,
-                    truncated: header.metadata.truncation,
-                }),
+                Ok(done) => Some(reply(done)),
                 // The encoder stops at the last whole record that fits (and sets TC); an error
                 // means a record could not be encoded at all, which none of ours can cause. Never
                 // stay silent all the same.
@@ -360,23 +372,25 @@ impl Responder {
         metadata.response_code = answer.rcode;
         metadata.authoritative = answer.authoritative;
 
-        if !fits(&metadata, question, &answer, response_edns.as_ref(), limit) {
-            // RFC 2181 section 9: additional data that does not fit is dropped without TC.
-            answer.additional.clear();
-            if !fits(&metadata, question, &answer, response_edns.as_ref(), limit) {
-                metadata.truncation = true;
-                if transport == Transport::Udp {
-                    // RFC 1035 section 4.2.1 / RFC 2181 section 9: too large for UDP: send the
-                    // header, question and OPT with TC=1 and let the client retry over TCP.
-                    return encode(&metadata, &no_records);
-                }
-                // TCP: a message is at most 65,535 octets (RFC 1035 section 4.2.2) and there is
-                // nothing left to retry over. Send as many whole answer records as fit, with TC=1
-                // saying the set is incomplete (RFC 2181 section 9), as BIND and Knot do: a
-                // headless Service of thousands of ready pods still resolves to thousands.
-                answer.authority.clear();
-            }
+        if let Some(done) = whole_within(&metadata, question, &answer, response_edns.as_ref(), limit) {
+            return Some(reply(done));
         }
+        // RFC 2181 section 9: additional data that does not fit is dropped without TC.
+        answer.additional.clear();
+        if let Some(done) = whole_within(&metadata, question, &answer, response_edns.as_ref(), limit) {
+            return Some(reply(done));
+        }
+        metadata.truncation = true;
+        if transport == Transport::Udp {
+            // RFC 1035 section 4.2.1 / RFC 2181 section 9: too large for UDP: send the header,
+            // question and OPT with TC=1 and let the client retry over TCP.
+            return encode(&metadata, &no_records);
+        }
+        // TCP: a message is at most 65,535 octets (RFC 1035 section 4.2.2) and there is nothing
+        // left to retry over. Send as many whole answer records as fit, with TC=1 saying the set
+        // is incomplete (RFC 2181 section 9), as BIND and Knot do: a headless Service of
+        // thousands of ready pods still resolves to thousands.
+        answer.authority.clear();
         encode(&metadata, &answer)
     }
 }
