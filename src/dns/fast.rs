@@ -275,9 +275,11 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
                 // each compressed against the question and the names before it, as the general
                 // path's encoder does.
                 let apex_labels = &apex.wire[..apex.wire.len() - 1];
-                let apex_at = labels[rel].0 - 1; // the question's apex part: its first length octet
-                let owner = out.len();
+                // The question's apex part: its first length octet (its root octet for a root
+                // apex, which configuration refuses).
+                let apex_at = if rel < n { labels[rel].0 - 1 } else { 12 + q.name_len - 1 };
                 let usual = n <= 60
+                    && !apex_labels.is_empty()
                     && raw[apex_at..12 + q.name_len - 1] == *apex_labels
                     && label(rel - 1) != b"dns"
                     && label(rel - 1) != b"hostmaster";
@@ -316,7 +318,7 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
                 out.extend_from_slice(&minimum.to_be_bytes());
                 let rdlen = (out.len() - rdata_at) as u16;
                 out[rdata_at - 2..rdata_at].copy_from_slice(&rdlen.to_be_bytes());
-                if out.len() + edns_len(&q) > limit || owner > 0x3FFF {
+                if out.len() + edns_len(&q) > limit {
                     return None;
                 }
                 rcode
