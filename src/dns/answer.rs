@@ -48,7 +48,9 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn error(rcode: ResponseCode) -> Self {
+    /// An answer with no records and not authoritative (an error, or the sections of a reply
+    /// whose rcode is set elsewhere).
+    pub(super) fn error(rcode: ResponseCode) -> Self {
         Self { rcode, authoritative: false, answers: Vec::new(), authority: Vec::new(), additional: Vec::new() }
     }
 }

@@ -304,7 +304,8 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
                     let mname = prefixed(&mut mname, b"\x02ns\x03dns", apex_labels);
                     let rname = prefixed(&mut rname, b"\x0ahostmaster", apex_labels);
                     let mut written = Written::new();
-                    written.store_name(12, &q.question[..q.name_len - 1]);
+                    let question = &q.question[..q.name_len - 1];
+                    written.store_prefix(12, question, question.len());
                     written.emit(out, apex_labels);
                     rr_head(out, TYPE_SOA, soa_ttl, 0);
                     rdata_at = out.len();
@@ -369,16 +370,6 @@ impl<'a> Written<'a> {
         Written { at: [0; 64], labels: [&[]; 64], len: 0 }
     }
 
-    /// Records `name` (labels in wire form, no root), written from offset `at`: each of its
-    /// label suffixes, longest first, as hickory records a name it wrote in full.
-    fn store_name(&mut self, at: usize, name: &'a [u8]) {
-        let mut i = 0;
-        while i < name.len() {
-            self.store(at + i, at + name.len(), &name[i..]);
-            i += 1 + name[i] as usize;
-        }
-    }
-
     fn store(&mut self, at: usize, end: usize, suffix: &'a [u8]) {
         if end < 0x3FFF && self.len < self.at.len() {
             self.at[self.len] = at as u16;
@@ -409,7 +400,8 @@ impl<'a> Written<'a> {
         self.store_prefix(at, name, name.len());
     }
 
-    /// Records the suffixes of `name`, written from `at`, that start before octet `upto`.
+    /// Records the suffixes of `name` (labels in wire form, no root), written from `at`, that
+    /// start before octet `upto`, longest first, as hickory records the labels it wrote in full.
     fn store_prefix(&mut self, at: usize, name: &'a [u8], upto: usize) {
         let mut i = 0;
         while i < upto {

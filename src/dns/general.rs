@@ -103,10 +103,12 @@ fn emit_reply(
     Ok((bytes, header))
 }
 
-/// The reply with these sections whole, when it fits in `limit` octets. It is encoded without a
-/// bound and then measured: hickory-proto's encoder writes each name in full before it replaces
-/// it with a pointer, so an encoder bounded at `limit` refuses a last record whose name would
-/// only briefly cross the bound, and a reply that fits would come back truncated.
+/// The reply with these sections whole, when it fits in `limit` octets. It is encoded with a
+/// bound one longest name (255 octets) past `limit` and then measured: hickory-proto's encoder
+/// writes each name in full before it replaces it with a pointer, so an encoder bounded at
+/// `limit` refuses a last record whose name only briefly crosses the bound, and a reply that
+/// fits would come back truncated. The slack covers that one name; the bound keeps a large
+/// answer asked over UDP from being encoded whole only to be dropped.
 fn whole_within(
     metadata: &Metadata,
     question: &Query,
@@ -114,7 +116,8 @@ fn whole_within(
     edns: Option<&Edns>,
     limit: u16,
 ) -> Option<(Vec<u8>, Header)> {
-    emit_reply(metadata, question, answer, edns, u16::MAX)
+    let bound = u16::try_from(usize::from(limit) + 255).unwrap_or(u16::MAX);
+    emit_reply(metadata, question, answer, edns, bound)
         .ok()
         .filter(|(bytes, header)| !header.metadata.truncation && bytes.len() <= usize::from(limit))
 }
@@ -340,13 +343,7 @@ impl Responder {
         };
         let question = request.queries.queries()[0].original();
         // The sections of a reply with no records (its rcode is the metadata's).
-        let no_records = Answer {
-            rcode: ResponseCode::NoError,
-            authoritative: false,
-            answers: Vec::new(),
-            authority: Vec::new(),
-            additional: Vec::new(),
-        };
+        let no_records = Answer::error(ResponseCode::NoError);
         let reply = |(bytes, header): (Vec<u8>, Header)| Reply {
             bytes,
             rcode: header.metadata.response_code,
