@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
+use foldhash::fast::RandomState;
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 use smallvec::SmallVec;
@@ -309,8 +310,12 @@ impl Owner {
 #[derive(Debug)]
 pub struct Index {
     /// Keys are shared (`Arc<str>`) with the owners' bookkeeping, SRV targets and PTR lists, so
-    /// each name's text is held once.
-    names: DashMap<Arc<str>, Stored>,
+    /// each name's text is held once. Every query reads this map, from every UDP worker at once,
+    /// so its reads write nothing shared: a lock-free map (papaya) whose readers only mark their
+    /// own thread's slot, where a locked shard would have every reader write the shard lock's
+    /// cache line and pull it from the core that read last. Hashed with foldhash (seeded at
+    /// random per map), a fraction of SipHash's cost on these short keys.
+    names: papaya::HashMap<Arc<str>, Stored, RandomState>,
     ptrs: DashMap<IpAddr, PtrTargets>,
     /// Reverse-tree networks (octet/nibble aligned) with at least one PTR address below them:
     /// the empty non-terminals of the reverse zones.
@@ -457,8 +462,8 @@ impl Default for Index {
 impl Index {
     /// An empty, not yet synced index. The SOA serial starts at the clock's ([`clock_serial`]).
     pub fn new() -> Self {
-        let names = DashMap::new();
-        names.insert("svc".into(), Stored::Empty);
+        let names = papaya::HashMap::with_hasher(RandomState::default());
+        names.pin().insert("svc".into(), Stored::Empty);
         let now = clock_serial();
         Self {
             names,
@@ -477,18 +482,17 @@ impl Index {
         }
     }
 
-    /// Calls `f` with what a zone-relative key holds, borrowed under its shard's read lock:
-    /// nothing is copied and no reference count is written (the fast path writes its reply from
-    /// it). A writer to that shard waits meanwhile, so `f` must be short.
+    /// Calls `f` with what a zone-relative key holds, borrowed in place: nothing is copied and no
+    /// reference count is written (the fast path writes its reply from it). A value replaced
+    /// meanwhile is freed only once `f` returns, so `f` should be short.
     pub fn with_name<R>(&self, key: &str, f: impl FnOnce(Option<&Stored>) -> R) -> R {
-        let held = self.names.get(key);
-        f(held.as_ref().map(|r| r.value()))
+        f(self.names.pin().get(key))
     }
 
     /// Looks a zone-relative key up. The value is copied out (an `Arc`, or the compact data
     /// itself), so no lock is held after this returns.
     pub fn lookup(&self, key: &str) -> Option<Found> {
-        self.names.get(key).map(|r| r.value().found())
+        self.names.pin().get(key).map(Stored::found)
     }
 
     /// The zone-relative names `ip` points at, best first.
@@ -541,6 +545,7 @@ impl Index {
     /// Calls `f` with every expected name (zone-relative) that has no data now, and returns how
     /// many there were. Walks every expected ordinal: for metrics and explanations.
     pub fn missing_expected(&self, mut f: impl FnMut(&str)) -> usize {
+        let names = self.names.pin();
         let mut name = String::new();
         let mut count = 0;
         for (service, e) in self.expectations() {
@@ -548,7 +553,7 @@ impl Index {
                 name.clear();
                 use std::fmt::Write as _;
                 let _ = write!(name, "{}-{i}.{service}", e.set);
-                if !self.names.contains_key(name.as_str()) {
+                if !names.contains_key(name.as_str()) {
                     count += 1;
                     f(&name);
                 }
@@ -608,7 +613,7 @@ impl Index {
             let count = owners.per_namespace.entry(ent.clone()).or_insert(0);
             *count += 1;
             if *count == 1 {
-                self.names.insert(ent.into(), Stored::Empty);
+                self.names.pin().insert(ent.into(), Stored::Empty);
             }
         } else {
             self.exposed_namespaces.remove(namespace);
@@ -616,7 +621,7 @@ impl Index {
                 *count -= 1;
                 if *count == 0 {
                     owners.per_namespace.remove(&ent);
-                    self.names.remove(ent.as_str());
+                    self.names.pin().remove(ent.as_str());
                 }
             }
         }
@@ -628,8 +633,8 @@ impl Index {
     /// non-terminals, and addresses with PTR records. Walks the whole index: call at scrape time.
     pub fn counts_by_kind(&self) -> [(&'static str, usize); 6] {
         let (mut a, mut aaaa, mut srv, mut cname, mut ent) = (0, 0, 0, 0, 0);
-        for entry in self.names.iter() {
-            let d = entry.value().found();
+        for (_, stored) in self.names.pin().iter() {
+            let d = stored.found();
             a += usize::from(!d.v4.is_empty());
             aaaa += usize::from(!d.v6.is_empty());
             srv += usize::from(!d.srv.is_empty());
@@ -672,7 +677,7 @@ impl Index {
     pub fn track_changes(&self) {
         let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         let mut dirty = Dirty::default();
-        dirty.names.extend(self.names.iter().map(|e| e.key().clone()));
+        dirty.names.extend(self.names.pin().keys().cloned());
         dirty.ptrs.extend(self.ptrs.iter().map(|e| *e.key()));
         *self.dirty.lock().unwrap_or_else(|e| e.into_inner()) = Some(dirty);
         self.tracking.store(true, Ordering::Relaxed);
@@ -690,10 +695,11 @@ impl Index {
         }
         let mut out = Changes::default();
         if let Some(dirty) = self.dirty.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            let names = self.names.pin();
             out.names = std::mem::take(&mut dirty.names)
                 .into_iter()
                 .map(|k| {
-                    let now = self.names.get(&*k).map(|e| e.value().clone()).filter(|s| !s.is_empty());
+                    let now = names.get(&*k).cloned().filter(|s| !s.is_empty());
                     (k, now)
                 })
                 .collect();
@@ -771,7 +777,7 @@ impl Index {
             let mine = held_before(&key);
             // One lookup: the key the map already holds (kept, so the text stays shared after a
             // republish) and whether it already serves `data`.
-            let held = self.names.get(&*key).map(|old| (old.key().clone(), old.value().same_as(&data)));
+            let held = self.names.pin().get_key_value(&*key).map(|(k, old)| (k.clone(), old.same_as(&data)));
             let (key, same) = match held {
                 Some((held_key, same)) => (held_key, Some(same)),
                 None => (key, None),
@@ -782,12 +788,12 @@ impl Index {
                 changed |= self.store(&key, serve);
             } else if !mine && same.is_some() {
                 // A second claimant: record both, so that the name stays until both let go.
-                let first = self.names.get(&*key).map(|e| NameData::clone(&e.value().found())).unwrap_or_default();
+                let first = self.names.pin().get(&*key).map(|e| NameData::clone(&e.found())).unwrap_or_default();
                 let claims = vec![(None, first), (Some(owner.clone()), data)];
                 changed |= self.store(&key, merged(&claims));
                 shared.insert(key.clone(), claims);
             } else if same != Some(true) {
-                self.names.insert(key.clone(), Stored::new(data));
+                self.names.pin().insert(key.clone(), Stored::new(data));
                 self.touch(&key);
                 changed = true;
             }
@@ -810,7 +816,7 @@ impl Index {
                 let count = per_namespace.entry(owner.namespace_key()).or_insert(0);
                 *count += 1;
                 if *count == 1 {
-                    self.names.insert(owner.namespace_key().into(), Stored::Empty);
+                    self.names.pin().insert(owner.namespace_key().into(), Stored::Empty);
                 }
                 Box::default()
             }
@@ -846,7 +852,7 @@ impl Index {
             *count -= 1;
             if *count == 0 {
                 per_namespace.remove(&ns_key);
-                self.names.remove(ns_key.as_str());
+                self.names.pin().remove(ns_key.as_str());
             }
         }
         self.bump_serial();
@@ -855,10 +861,11 @@ impl Index {
 
     /// Serves `data` at `key` unless it already does. Returns whether it changed.
     fn store(&self, key: &Arc<str>, data: NameData) -> bool {
-        if self.names.get(&**key).is_some_and(|held| held.value().same_as(&data)) {
+        let names = self.names.pin();
+        if names.get(&**key).is_some_and(|held| held.same_as(&data)) {
             return false;
         }
-        self.names.insert(key.clone(), Stored::new(data));
+        names.insert(key.clone(), Stored::new(data));
         self.touch(key);
         true
     }
@@ -867,7 +874,7 @@ impl Index {
     /// it serves what they claim.
     fn release(&self, shared: &mut HashMap<Arc<str>, Vec<Claim>>, key: &Arc<str>, owner: &Owner) {
         let Some(claims) = shared.get_mut(key) else {
-            self.names.remove(&**key);
+            self.names.pin().remove(&**key);
             self.touch(key);
             return;
         };
@@ -1038,8 +1045,8 @@ mod tests {
         for (k, d) in &all {
             assert_eq!(*idx.lookup(&format!("{k}.nginx.default.svc")).unwrap(), *d, "{k}");
         }
-        assert!(matches!(idx.names.get("a.nginx.default.svc").unwrap().value(), Stored::A(_)));
-        assert!(matches!(idx.names.get("e.nginx.default.svc").unwrap().value(), Stored::Empty));
+        assert!(matches!(idx.names.pin().get("a.nginx.default.svc").unwrap(), Stored::A(_)));
+        assert!(matches!(idx.names.pin().get("e.nginx.default.svc").unwrap(), Stored::Empty));
         assert!(!idx.publish(&s, published()), "every entry compares equal to its data");
         let mut changed = published();
         changed.names[0].1 = v4("10.0.0.9");
