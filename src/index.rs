@@ -154,7 +154,7 @@ impl ZoneTags {
 }
 
 /// A name's data as the index holds it: most names are a pod's, holding one IPv4 address, or
-/// empty non-terminals; those are held inline in the map, without a separate allocation. The
+/// empty non-terminals; those are held in the map's entry, without an allocation of their own. The
 /// zone-transfer journal keeps these values as they are (cheap to clone, compared by content).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
@@ -323,7 +323,9 @@ pub struct Index {
     /// Pod names StatefulSets expect, by the zone-relative name of the governing headless Service
     /// (`nginx.default.svc`): each StatefulSet's name and ordinal range. Held per StatefulSet, not
     /// per pod, so that a thousand-replica StatefulSet costs one entry.
-    expected: DashMap<Arc<str>, SmallVec<[Expected; 1]>>,
+    /// Negative answers read it (as they read `names`), so it is lock-free too; the single writer
+    /// replaces a Service's list whole.
+    expected: papaya::HashMap<Arc<str>, SmallVec<[Expected; 1]>, RandomState>,
     /// StatefulSets in `expected`: zero lets negative answers skip the lookup.
     expected_sets: AtomicUsize,
     /// Namespaces that exist and are served (the `namespaces` and `namespace-labels` options).
@@ -469,7 +471,7 @@ impl Index {
             names,
             ptrs: DashMap::new(),
             reverse_ents: DashMap::new(),
-            expected: DashMap::new(),
+            expected: papaya::HashMap::with_hasher(RandomState::default()),
             expected_sets: AtomicUsize::new(0),
             exposed_namespaces: DashMap::new(),
             owners: Mutex::new(Owners::default()),
@@ -526,8 +528,9 @@ impl Index {
         }
         let Ok(ordinal) = ordinal.parse::<u32>() else { return false };
         self.expected
+            .pin()
             .get(service)
-            .is_some_and(|sets| sets.value().iter().any(|e| &*e.set == set && e.ordinals.contains(&ordinal)))
+            .is_some_and(|sets| sets.iter().any(|e| &*e.set == set && e.ordinals.contains(&ordinal)))
     }
 
     /// Every expectation: the governing Service's key and what each StatefulSet expects under
@@ -535,8 +538,9 @@ impl Index {
     pub fn expectations(&self) -> Vec<(Arc<str>, Expected)> {
         let mut out: Vec<(Arc<str>, Expected)> = self
             .expected
+            .pin()
             .iter()
-            .flat_map(|e| e.value().iter().map(|x| (e.key().clone(), x.clone())).collect::<Vec<_>>())
+            .flat_map(|(service, sets)| sets.iter().map(|x| (service.clone(), x.clone())))
             .collect();
         out.sort_by(|a, b| (&a.0, &a.1.set).cmp(&(&b.0, &b.1.set)));
         out
@@ -569,28 +573,32 @@ impl Index {
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         let id: (Arc<str>, Arc<str>) = (namespace.into(), set.into());
         let old_service = owners.expected_by_set.get(&id).cloned();
+        let expected = self.expected.pin();
         let old = old_service.as_ref().and_then(|svc| {
-            self.expected
+            expected
                 .get(&**svc)
                 .and_then(|v| v.iter().find(|e| &*e.set == set).map(|e| (svc.clone(), e.ordinals.clone())))
         });
         if old == expect {
             return false;
         }
+        // Readers hold a Service's list while they read it: the writer replaces it whole.
         if let Some(svc) = old_service {
-            let mut now_empty = false;
-            if let Some(mut list) = self.expected.get_mut(&*svc) {
-                list.retain(|e| &*e.set != set);
-                now_empty = list.is_empty();
-            }
-            if now_empty {
-                self.expected.remove(&*svc);
+            if let Some(list) = expected.get(&*svc) {
+                let rest: SmallVec<[Expected; 1]> = list.iter().filter(|e| &*e.set != set).cloned().collect();
+                if rest.is_empty() {
+                    expected.remove(&*svc);
+                } else {
+                    expected.insert(svc.clone(), rest);
+                }
             }
             owners.expected_by_set.remove(&id);
             self.expected_sets.fetch_sub(1, Ordering::Relaxed);
         }
         if let Some((svc, ordinals)) = expect {
-            self.expected.entry(svc.clone()).or_default().push(Expected { set: id.1.clone(), ordinals });
+            let mut list = expected.get(&*svc).cloned().unwrap_or_default();
+            list.push(Expected { set: id.1.clone(), ordinals });
+            expected.insert(svc.clone(), list);
             owners.expected_by_set.insert(id, svc);
             self.expected_sets.fetch_add(1, Ordering::Relaxed);
         }
