@@ -372,10 +372,13 @@ impl Responder {
         if let Some(done) = whole_within(&metadata, question, &answer, response_edns.as_ref(), limit) {
             return Some(reply(done));
         }
-        // RFC 2181 section 9: additional data that does not fit is dropped without TC.
-        answer.additional.clear();
-        if let Some(done) = whole_within(&metadata, question, &answer, response_edns.as_ref(), limit) {
-            return Some(reply(done));
+        // RFC 2181 section 9: additional data that does not fit is dropped without TC. (Without
+        // any, the same encoding would only fail again.)
+        if !answer.additional.is_empty() {
+            answer.additional.clear();
+            if let Some(done) = whole_within(&metadata, question, &answer, response_edns.as_ref(), limit) {
+                return Some(reply(done));
+            }
         }
         metadata.truncation = true;
         if transport == Transport::Udp {
