@@ -122,6 +122,18 @@ fn whole_within(
         .filter(|(bytes, header)| !header.metadata.truncation && bytes.len() <= usize::from(limit))
 }
 
+/// The reply `bytes` cut to its header, question and OPT (EDNS, with any cookie), with TC set
+/// and no records: what a UDP reply becomes when it cannot go whole (RFC 1035 section 4.2.1,
+/// RFC 6891 section 7). `None` for bytes that do not parse back, and for a reply signed with
+/// TSIG, whose cut copy would need a new MAC (RFC 8945).
+pub fn truncated_copy(bytes: &[u8]) -> Option<Vec<u8>> {
+    let message = hickory_proto::op::Message::from_vec(bytes).ok()?;
+    if message.signature.is_some() {
+        return None;
+    }
+    message.truncate().to_vec().ok()
+}
+
 impl Responder {
     /// A responder answering from `zones`.
     pub fn new(zones: Zones) -> Self {

@@ -4,8 +4,11 @@
 //! whatever else has already arrived, so a lone query is answered as soon as it comes: batching
 //! adds no latency at low rates and saves a system call per datagram at high ones.
 //!
-//! The only module with `unsafe` code: the two calls and the socket address conversions, each
-//! block with the reason it is sound. Entry points: [`RecvBatch::recv`] and [`SendBatch::send`].
+//! It also sets the IPv4 sockets' fragmentation mode ([`never_fragment`]).
+//!
+//! The only module with `unsafe` code: the system calls and the socket address conversions, each
+//! block with the reason it is sound. Entry points: [`RecvBatch::recv`], [`SendBatch::send`] and
+//! [`never_fragment`].
 
 #![allow(unsafe_code)]
 
@@ -153,6 +156,50 @@ fn to_storage(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     }
 }
 
+/// Makes an IPv4 UDP socket send each datagram whole, with DF set, never fragmenting it and
+/// never lowering its size on an ICMP "fragmentation needed" (`IP_PMTUDISC_PROBE`, ip(7)).
+///
+/// - RFC 9715 (section 3.1) asks responders to avoid IP fragmentation, which lets an off-path
+///   attacker splice forged fragments into a reply. Ignoring "fragmentation needed" also keeps
+///   a forged one from making the kernel fragment later replies (Linux's default mode obeys it).
+/// - An atomic datagram's IPv4 ID may be any value (RFC 6864 section 4.1): Linux writes 0. In
+///   its default mode it draws the ID from a counter shared by every socket sending to that
+///   address, which is a cache line written by every worker for every reply to one resolver.
+/// - Our replies are at most 1232 octets of DNS (1260 with the headers), under any IPv4 link's
+///   MTU in practice. A datagram larger than the interface's MTU is refused with `EMSGSIZE`
+///   (reported by [`SendBatch::send`]); the caller then sends a truncated reply instead.
+///
+/// IPv6 needs nothing: its sources fragment only past the path MTU, and 1232 octets of DNS fit
+/// the minimum (1280) with their headers.
+pub fn never_fragment(sock: &UdpSocket) -> io::Result<()> {
+    let mode: libc::c_int = libc::IP_PMTUDISC_PROBE;
+    // SAFETY: the option value is a live `c_int` and the length passed is its size; the kernel
+    // only reads it.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&raw const mode).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// The socket's `IP_MTU_DISCOVER` mode (for tests).
+#[cfg(test)]
+pub fn fragmentation_mode(sock: &UdpSocket) -> io::Result<libc::c_int> {
+    let mut mode: libc::c_int = -1;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the value and length point at live locals of the sizes given; the kernel writes
+    // at most `len` octets.
+    let r = unsafe {
+        libc::getsockopt(sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, (&raw mut mode).cast(), &mut len)
+    };
+    if r == 0 { Ok(mode) } else { Err(io::Error::last_os_error()) }
+}
+
 /// Send descriptors for one worker.
 pub struct SendBatch {
     addrs: Vec<libc::sockaddr_storage>,
@@ -175,9 +222,15 @@ impl SendBatch {
     }
 
     /// Sends `replies[i]` to `dests[i]` for every `i` (at most [`BATCH`]), in as few system calls
-    /// as the kernel allows. A datagram the kernel refuses (`ENOBUFS`, an unreachable address)
-    /// is skipped and the rest still go; the errors are returned with the count sent.
-    pub fn send(&mut self, sock: &UdpSocket, replies: &[Vec<u8>], dests: &[SocketAddr]) -> (usize, Vec<io::Error>) {
+    /// as the kernel allows. A datagram the kernel refuses (`ENOBUFS`, an unreachable address,
+    /// `EMSGSIZE`) is skipped and the rest still go; the refused ones are returned, each with
+    /// its index and error, with the count sent.
+    pub fn send(
+        &mut self,
+        sock: &UdpSocket,
+        replies: &[Vec<u8>],
+        dests: &[SocketAddr],
+    ) -> (usize, Vec<(usize, io::Error)>) {
         let n = replies.len().min(dests.len()).min(BATCH);
         for i in 0..n {
             let (addr, len) = to_storage(dests[i]);
@@ -198,7 +251,7 @@ impl SendBatch {
                     continue;
                 }
                 // sendmmsg fails only on its first datagram: skip that one.
-                errors.push(e);
+                errors.push((at, e));
                 at += 1;
             } else {
                 at += r as usize;
@@ -249,5 +302,33 @@ mod tests {
                 assert_eq!(&buf[..n], &[i as u8 + 100; 3], "{bind}");
             }
         }
+    }
+    #[test]
+    fn a_datagram_the_kernel_refuses_is_reported_with_its_index_and_the_rest_still_go() {
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            let server = UdpSocket::bind(bind).unwrap();
+            let client = UdpSocket::bind(bind).unwrap();
+            client.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+            let to = client.local_addr().unwrap();
+            // 70,000 octets: more than any UDP datagram can carry.
+            let replies = vec![vec![1u8; 3], vec![2u8; 70_000], vec![3u8; 3]];
+            let (sent, errors) = SendBatch::new().send(&server, &replies, &[to, to, to]);
+            assert_eq!(sent, 2, "{bind}");
+            let [(index, error)] = errors.as_slice() else { panic!("{bind}: {errors:?}") };
+            assert_eq!((*index, error.raw_os_error()), (1, Some(libc::EMSGSIZE)), "{bind}");
+            let mut buf = [0u8; 16];
+            for want in [1u8, 3] {
+                let n = client.recv(&mut buf).unwrap();
+                assert_eq!(&buf[..n], &[want; 3], "{bind}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_ipv4_socket_set_never_to_fragment_probes_instead_of_following_path_mtu() {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_ne!(fragmentation_mode(&sock).unwrap(), libc::IP_PMTUDISC_PROBE, "not the kernel's default");
+        never_fragment(&sock).unwrap();
+        assert_eq!(fragmentation_mode(&sock).unwrap(), libc::IP_PMTUDISC_PROBE);
     }
 }

@@ -82,17 +82,29 @@ fn bind_socket(addr: SocketAddr, ty: Type, proto: Protocol, reuse_port: bool) ->
     Ok(s)
 }
 
+/// A worker's UDP socket on `addr`. On Linux an IPv4 one never fragments a reply
+/// ([`super::mmsg::never_fragment`]); a kernel that refuses the option leaves its default, with a
+/// warning.
+fn udp_socket(addr: SocketAddr) -> io::Result<StdUdpSocket> {
+    let sock = StdUdpSocket::from(bind_socket(addr, Type::DGRAM, Protocol::UDP, true)?);
+    #[cfg(target_os = "linux")]
+    if addr.is_ipv4()
+        && let Err(error) = super::mmsg::never_fragment(&sock)
+    {
+        warn!(%addr, %error, "cannot set IP_MTU_DISCOVER; replies keep the kernel's fragmentation mode");
+    }
+    Ok(sock)
+}
+
 fn bind_one(addr: SocketAddr, workers: usize) -> Result<Listener, ServerError> {
     let err = |proto, source| ServerError::Bind { addr, proto, source };
     let mut attempt = 0;
     loop {
-        let first = bind_socket(addr, Type::DGRAM, Protocol::UDP, true).map_err(|e| err("udp", e))?;
-        let local = first.local_addr().ok().and_then(|a| a.as_socket()).unwrap_or(addr);
-        let mut udp = vec![StdUdpSocket::from(first)];
+        let first = udp_socket(addr).map_err(|e| err("udp", e))?;
+        let local = first.local_addr().unwrap_or(addr);
+        let mut udp = vec![first];
         for _ in 1..workers.max(1) {
-            udp.push(StdUdpSocket::from(
-                bind_socket(local, Type::DGRAM, Protocol::UDP, true).map_err(|e| err("udp", e))?,
-            ));
+            udp.push(udp_socket(local).map_err(|e| err("udp", e))?);
         }
         match bind_socket(local, Type::STREAM, Protocol::TCP, false).and_then(|s| {
             s.listen(1024)?;
@@ -279,14 +291,41 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
                 done.push((rcode, qtype, start));
             }
         }
-        let (_, errors) = sender.send(&sock, &outs[..dests.len()], &dests);
-        for error in errors {
-            debug!(%error, "udp send error");
-        }
+        send_replies(&sock, &mut sender, &outs[..dests.len()], &dests);
         for &(rcode, qtype, start) in &done {
             recorder.record(qtype, rcode, start);
         }
     }
+}
+
+/// Sends a batch of replies (`replies[i]` to `dests[i]`) with one `sendmmsg`. A reply the kernel
+/// refuses as larger than the interface's MTU (`EMSGSIZE`: the socket never fragments,
+/// [`super::mmsg::never_fragment`]) goes again cut to its header, question and OPT with TC set,
+/// so that the client retries over TCP (RFC 9715 section 3.1, RFC 1035 section 4.2.1) rather than
+/// waiting for a reply that never comes. Other refusals are logged and the reply dropped, as a
+/// lost datagram. Returns how many replies went (whole or cut).
+#[cfg(target_os = "linux")]
+pub fn send_replies(
+    sock: &StdUdpSocket,
+    sender: &mut super::mmsg::SendBatch,
+    replies: &[Vec<u8>],
+    dests: &[SocketAddr],
+) -> usize {
+    let (mut sent, errors) = sender.send(sock, replies, dests);
+    for (i, error) in errors {
+        let cut = (error.raw_os_error() == Some(libc::EMSGSIZE))
+            .then(|| super::general::truncated_copy(&replies[i]))
+            .flatten();
+        match cut.map(|bytes| sock.send_to(&bytes, dests[i])) {
+            Some(Ok(_)) => {
+                metrics().truncated.get_or_create(&TransportLabels { transport: "udp" }).inc();
+                sent += 1;
+            }
+            Some(Err(again)) => debug!(dest = %dests[i], %error, %again, "udp send error, truncated reply too"),
+            None => debug!(dest = %dests[i], %error, "udp send error"),
+        }
+    }
+    sent
 }
 
 /// The UDP loop elsewhere: one datagram per `recv_from` and `send_to`.
@@ -481,4 +520,77 @@ async fn stream_transfer(
         ms = start.elapsed().as_millis() as u64, outcome, "zone transfer"
     );
     result
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::rdata::opt::EdnsOption;
+    use hickory_proto::rr::{Name, RData, Record, rdata::A};
+
+    #[test]
+    fn every_ipv4_udp_socket_bound_never_fragments() {
+        let limits = Limits {
+            udp_workers: 3,
+            tcp_max_connections: 1,
+            tcp_idle_timeout: Duration::from_secs(1),
+            tcp_read_timeout: Duration::from_secs(1),
+        };
+        let listeners = bind(&["127.0.0.1:0".parse().unwrap()], &limits).unwrap();
+        assert_eq!(listeners[0].udp.len(), 3);
+        for sock in &listeners[0].udp {
+            assert_eq!(super::super::mmsg::fragmentation_mode(sock).unwrap(), libc::IP_PMTUDISC_PROBE);
+        }
+    }
+
+    /// A response to `web-0.nginx-headless...` with `count` A records and an OPT carrying a cookie.
+    fn reply(id: u16, count: usize) -> Vec<u8> {
+        let name = Name::from_ascii("Web-0.nginx-headless.default.svc.cluster.local.").unwrap();
+        let mut m = Message::new(id, MessageType::Response, OpCode::Query);
+        m.metadata.authoritative = true;
+        m.add_query(Query::query(name.clone(), RecordType::A));
+        for i in 0..count {
+            m.add_answer(Record::from_rdata(name.clone(), 5, RData::A(A::from(std::net::Ipv4Addr::from(i as u32)))));
+        }
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        edns.options_mut().insert(EdnsOption::Unknown(10, (1..=24).collect()));
+        m.set_edns(edns);
+        m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn a_reply_too_large_to_send_goes_cut_with_tc_and_the_rest_of_the_batch_whole() {
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            let server = udp_socket(bind.parse().unwrap()).unwrap();
+            let client = StdUdpSocket::bind(bind).unwrap();
+            client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let to = client.local_addr().unwrap();
+            // 4,090 records: over the 65,507 octets an IPv4 datagram carries (65,527 for IPv6),
+            // under a DNS message's 65,535.
+            let big = reply(2, 4090);
+            assert!(big.len() > 65_527 && big.len() <= 65_535, "{}", big.len());
+            let replies = vec![reply(1, 1), big, reply(3, 1)];
+            let sent = send_replies(&server, &mut super::super::mmsg::SendBatch::new(), &replies, &[to, to, to]);
+            assert_eq!(sent, 3, "{bind}");
+            let mut buf = vec![0u8; 70_000];
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                let n = client.recv(&mut buf).unwrap();
+                got.push(Message::from_vec(&buf[..n]).unwrap());
+            }
+            got.sort_by_key(|m| m.metadata.id);
+            let ids = |m: &Message| (m.metadata.id, m.metadata.truncation, m.answers.len());
+            assert_eq!(got.iter().map(ids).collect::<Vec<_>>(), [(1, false, 1), (2, true, 0), (3, false, 1)], "{bind}");
+            // The cut reply keeps the question as sent, the header's flags and the OPT with its
+            // cookie.
+            let (cut, whole) = (&got[1], Message::from_vec(&replies[1]).unwrap());
+            assert_eq!(cut.queries, whole.queries, "{bind}");
+            assert_eq!(cut.queries[0].name().to_ascii(), "Web-0.nginx-headless.default.svc.cluster.local.");
+            assert!(cut.metadata.authoritative && cut.metadata.message_type == MessageType::Response, "{bind}");
+            assert_eq!(cut.edns, whole.edns, "{bind}");
+            assert!(cut.authorities.is_empty() && cut.additionals.is_empty(), "{bind}");
+        }
+    }
 }
