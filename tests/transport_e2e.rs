@@ -1,6 +1,7 @@
 //! Transport limits and lifecycle through the real binary: TCP connection limits with 2,000
-//! idle and half-open connections held, the slowloris read deadline, the idle timeout, and a
-//! graceful SIGTERM (readiness fails first, in-flight answers complete, exit 0).
+//! idle and half-open connections held, the slowloris read deadline, the idle timeout, a
+//! graceful SIGTERM (readiness fails first, in-flight answers complete, exit 0), and a UDP answer
+//! over the link's MTU (TC=1, never IP fragments).
 
 mod support;
 
@@ -149,4 +150,57 @@ async fn sighup_reloads_safe_keys_and_rejects_a_bad_config_while_serving() {
     hup();
     tokio::task::block_in_place(|| s.wait_for_log("need a restart", WAIT));
     eventually("safe key still applied", WAIT, || async { (ttl(&s) == "7").then_some(()) }).await;
+}
+
+/// Never fragmented: in a network namespace of its own (loopback only) whose `lo` has an MTU of
+/// 1,000 octets, an answer of 65 addresses (1,098 octets, under the 1,232 that EDNS allows)
+/// cannot go as one datagram. The server sends TC=1 instead of IP fragments, and dig, as a
+/// resolver would, asks again over TCP and gets all 65. Needs root for the namespace (`unshare
+/// -n`) and `ip` (iproute2), as `bash .ci/run` has.
+#[test]
+fn an_answer_over_the_link_mtu_goes_as_tc_and_whole_over_tcp_never_as_fragments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: default}\nspec: {clusterIP: None, selector: {app: big}}\n",
+    );
+    for i in 1..=65 {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: big-{i}, namespace: default, labels: {{app: big}}}}\n\
+             spec: {{containers: [{{name: c, image: x}}]}}\n\
+             status: {{phase: Running, podIP: 10.244.0.{i}, conditions: [{{type: Ready, status: 'True'}}]}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("big.yaml"), yaml).unwrap();
+    // The whole scenario runs inside the namespace; the server is ended by its PID.
+    let script = r#"
+        set -u
+        ip link set lo mtu 1000 up || exit 3
+        "$1" --manifests "$2" --listen 127.0.0.1:5300 --zone cluster.local >"$2/server.log" 2>&1 &
+        pid=$!
+        q="-p 5300 @127.0.0.1 big.default.svc.cluster.local A +nocookie +time=2 +tries=1"
+        for i in $(seq 1 100); do
+            dig +short $q | grep -q '^10\.244\.0\.' && break
+            sleep 0.2
+        done
+        echo "== udp"; dig +ignore $q
+        echo "== retried"; dig $q
+        kill $pid; wait $pid
+    "#;
+    let out = std::process::Command::new("unshare")
+        .args(["-n", "bash", "-c", script, "mtu", support::server::binary(), dir.path().to_str().unwrap()])
+        .output()
+        .expect("run unshare (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.code() != Some(3) && !text.is_empty(),
+        "a network namespace with its own loopback is needed (root, and ip from iproute2; bash .ci/run has both): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (udp, retried) = text.split_once("== retried").expect("both digs ran");
+    // The datagram: TC=1 and no records, where the kernel would otherwise have sent fragments.
+    assert!(udp.contains(";; flags: qr aa tc rd;") && udp.contains("ANSWER: 0,"), "{text}");
+    // dig took the TC and got the whole answer over TCP.
+    assert!(retried.contains("Truncated, retrying in TCP mode"), "{text}");
+    assert!(retried.contains("ANSWER: 65,") && retried.contains("(TCP)"), "{text}");
+    assert!(retried.contains("10.244.0.65"), "{text}");
 }
