@@ -77,7 +77,7 @@ fn slice_selector(labels: Option<&LabelFilter>, watches: &Watches) -> Option<Str
 /// Namespaces as `watches` says. The `labels` selector is applied server-side to Services,
 /// EndpointSlices (which inherit their Service's labels) and ServiceImports, as CoreDNS's `labels`
 /// option does; in `pods` mode the EndpointSlice controller's slices are left out at the API
-/// ([`slice_selector`]).
+/// (`slice_selector`).
 /// Each watched kind is also probed (a one-item list, and a short watch while the watch is
 /// failing): with `stale_after` at a third of that period, so that `/readyz` can tell a quiet
 /// cluster from an unreachable API; without it every 10 s and only while the watch is failing.
