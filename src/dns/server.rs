@@ -305,7 +305,7 @@ fn udp_worker(sock: StdUdpSocket, responder: &Responder, stop: &AtomicBool) {
 /// waiting for a reply that never comes. Other refusals are logged and the reply dropped, as a
 /// lost datagram. Returns how many replies went (whole or cut).
 #[cfg(target_os = "linux")]
-pub fn send_replies(
+fn send_replies(
     sock: &StdUdpSocket,
     sender: &mut super::mmsg::SendBatch,
     replies: &[Vec<u8>],
