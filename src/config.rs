@@ -257,7 +257,7 @@ pub struct Config {
     /// Where Services with a selector take their endpoints from. Default pods.
     #[arg(long, env = "HEADLESS_DNS_ENDPOINTS_FROM", value_name = "SOURCE")]
     pub endpoints_from: Option<EndpointsFrom>,
-    /// Pod records a-b-c-d.<ns>.pod.<zone>. Default disabled.
+    /// Pod records `a-b-c-d.<ns>.pod.<zone>`. Default disabled.
     #[arg(long, env = "HEADLESS_DNS_PODS", value_name = "MODE")]
     pub pods: Option<PodsMode>,
     /// PTR records per address. Default first.
