@@ -12,7 +12,7 @@
 //!
 //! Entry point: [`answer`].
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -245,17 +245,9 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
                 // Every owner is the question's name as sent: a pointer to it (RFC 1035 section
                 // 4.1.4), at offset 12.
                 if qtype == RecordType::A {
-                    for ip in d.v4() {
-                        out.extend_from_slice(&QUESTION_POINTER);
-                        rr_head(out, TYPE_A, ttls.record, 4);
-                        out.extend_from_slice(&ip.octets());
-                    }
+                    write_records::<_, 4, 16>(out, TYPE_A, ttls.record, d.v4(), Ipv4Addr::octets);
                 } else {
-                    for ip in d.v6() {
-                        out.extend_from_slice(&QUESTION_POINTER);
-                        rr_head(out, TYPE_AAAA, ttls.record, 16);
-                        out.extend_from_slice(&ip.octets());
-                    }
+                    write_records::<_, 16, 28>(out, TYPE_AAAA, ttls.record, d.v6(), Ipv6Addr::octets);
                 }
                 ResponseCode::NoError
             }
@@ -427,6 +419,30 @@ fn edns_len(q: &Parsed<'_>) -> usize {
     }
 }
 
+/// Appends one address record per address, each written as one block of `R` octets (`R` = 12 +
+/// `N`): the owner, a pointer to the question's name (RFC 1035 section 4.1.4); type, class IN,
+/// TTL and RDLENGTH `N`; then the address's `N` octets. The 12 octets before the address are the
+/// same for every record, so they are made once.
+fn write_records<T, const N: usize, const R: usize>(
+    out: &mut Vec<u8>,
+    rtype: u16,
+    ttl: u32,
+    ips: &[T],
+    octets: impl Fn(&T) -> [u8; N],
+) {
+    const { assert!(R == 12 + N) };
+    let mut block = [0u8; R];
+    block[..2].copy_from_slice(&QUESTION_POINTER);
+    block[2..4].copy_from_slice(&rtype.to_be_bytes());
+    block[4..6].copy_from_slice(&CLASS_IN.to_be_bytes());
+    block[6..10].copy_from_slice(&ttl.to_be_bytes());
+    block[10..12].copy_from_slice(&(N as u16).to_be_bytes());
+    for ip in ips {
+        block[12..].copy_from_slice(&octets(ip));
+        out.extend_from_slice(&block);
+    }
+}
+
 /// Type, class IN, TTL and RDLENGTH of a record.
 fn rr_head(out: &mut Vec<u8>, rtype: u16, ttl: u32, rdlen: u16) {
     out.extend_from_slice(&rtype.to_be_bytes());
@@ -462,6 +478,15 @@ mod tests {
                     (
                         "v6.nginx.default.svc".into(),
                         NameData { v6: vec!["fd00::5".parse().unwrap()].into(), ..Default::default() },
+                    ),
+                    // Several records of each type: each written as one block on the fast path.
+                    (
+                        "dual.nginx.default.svc".into(),
+                        NameData {
+                            v4: ips(3).v4,
+                            v6: ["fd00::1", "fd00::a:2", "2001:db8::3"].iter().map(|a| a.parse().unwrap()).collect(),
+                            ..Default::default()
+                        },
                     ),
                     (
                         "ext.nginx.default.svc".into(),
@@ -552,6 +577,7 @@ mod tests {
             "nginx.default.svc.cluster.local.",
             "web-0.nginx.default.svc.svc.example.",
             "v6.nginx.default.svc.cluster.local.",
+            "Dual.nginx.default.svc.cluster.local.",
             "web-9.nginx.default.svc.cluster.local.",
             "api.example.com.default.svc.cluster.local.",
             "default.svc.cluster.local.",
