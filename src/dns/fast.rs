@@ -66,7 +66,7 @@ fn u16_at(b: &[u8], i: usize) -> Option<u16> {
 }
 
 /// Parses header, question and optional OPT; `None` for anything unusual.
-fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut usize) -> Option<Parsed<'a>> {
+fn parse<'a>(raw: &'a [u8], labels: &mut [u16; 128], n_labels: &mut usize) -> Option<Parsed<'a>> {
     if raw.len() < 12 {
         return None;
     }
@@ -91,7 +91,7 @@ fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut u
         if len > 63 || *n_labels == labels.len() {
             return None;
         }
-        labels[*n_labels] = (i + 1, len);
+        labels[*n_labels] = (i + 1) as u16;
         *n_labels += 1;
         i += 1 + len;
         // RFC 1035 section 3.1: at most 255 octets, the root octet included.
@@ -155,7 +155,9 @@ fn parse<'a>(raw: &'a [u8], labels: &mut [(usize, usize); 128], n_labels: &mut u
 /// Answers `raw`, sent from `client`, into `out` (cleared first) when it is a query this path
 /// handles.
 pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> Fast {
-    let mut labels = [(0usize, 0usize); 128];
+    // Where each label's octets start (its length is the octet before): the question ends by
+    // offset 267, and 127 labels is the most 255 octets hold (RFC 1035 section 3.1).
+    let mut labels = [0u16; 128];
     let mut n = 0usize;
     let Some(q) = parse(raw, &mut labels, &mut n) else {
         return Fast::Fallback;
@@ -170,7 +172,10 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
         return Fast::Fallback;
     }
     // The most specific zone whose labels end the question's.
-    let label = |k: usize| &raw[labels[k].0..labels[k].0 + labels[k].1];
+    let label = |k: usize| {
+        let at = usize::from(labels[k]);
+        &raw[at..at + usize::from(raw[at - 1])]
+    };
     let Some(apex) = zones.wire_apexes().iter().find(|a| {
         a.labels.len() <= n
             && a.labels.iter().rev().zip((0..n).rev()).all(|(z, k)| z.as_slice().eq_ignore_ascii_case(label(k)))
@@ -181,19 +186,18 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
     if !apex.forward || rel == 0 {
         return Fast::Fallback;
     }
-    // The zone-relative key, lower-cased, in a stack buffer.
+    // The zone-relative key, lower-cased, in a stack buffer: the question's octets from its first
+    // label to the end of its last one before the apex, in one pass, then a dot in place of each
+    // length octet between them.
     let mut key_buf = [0u8; 256];
-    let mut k = 0;
-    for l in 0..rel {
-        if l > 0 {
-            key_buf[k] = b'.';
-            k += 1;
-        }
-        for &b in label(l) {
-            // A dot inside a label can never match a published key; keep it distinct.
-            key_buf[k] = if b == b'.' { 0 } else { b.to_ascii_lowercase() };
-            k += 1;
-        }
+    let (start, end) = (usize::from(labels[0]), usize::from(labels[rel - 1]) + label(rel - 1).len());
+    let k = end - start;
+    for (to, &b) in key_buf[..k].iter_mut().zip(&raw[start..end]) {
+        // A dot inside a label can never match a published key; keep it distinct.
+        *to = if b == b'.' { 0 } else { b.to_ascii_lowercase() };
+    }
+    for &at in &labels[1..rel] {
+        key_buf[usize::from(at) - 1 - start] = b'.';
     }
     let Ok(key) = std::str::from_utf8(&key_buf[..k]) else {
         return Fast::Fallback;
@@ -269,7 +273,7 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
                 let apex_labels = &apex.wire[..apex.wire.len() - 1];
                 // The question's apex part: its first length octet (its root octet for a root
                 // apex, which configuration refuses).
-                let apex_at = if rel < n { labels[rel].0 - 1 } else { 12 + q.name_len - 1 };
+                let apex_at = if rel < n { usize::from(labels[rel]) - 1 } else { 12 + q.name_len - 1 };
                 let usual = n <= 60
                     && !apex_labels.is_empty()
                     && raw[apex_at..12 + q.name_len - 1] == *apex_labels
@@ -578,6 +582,11 @@ mod tests {
             "web-0.nginx.default.svc.svc.example.",
             "v6.nginx.default.svc.cluster.local.",
             "Dual.nginx.default.svc.cluster.local.",
+            // A dot inside a label ("web-0.nginx" as one label): never the key of two labels.
+            "web-0\\.nginx.default.svc.cluster.local.",
+            "WEB-0\\.NGINX\\.default.svc.cluster.local.",
+            // A label of 46 octets: its length octet is the code of a dot.
+            "abcdefghijabcdefghijabcdefghijabcdefghijabcdef.nginx.default.svc.cluster.local.",
             "web-9.nginx.default.svc.cluster.local.",
             "api.example.com.default.svc.cluster.local.",
             "default.svc.cluster.local.",
