@@ -437,22 +437,26 @@ fn write_records<T, const N: usize, const R: usize>(
     const { assert!(R == 12 + N) };
     let mut block = [0u8; R];
     block[..2].copy_from_slice(&QUESTION_POINTER);
-    block[2..4].copy_from_slice(&rtype.to_be_bytes());
-    block[4..6].copy_from_slice(&CLASS_IN.to_be_bytes());
-    block[6..10].copy_from_slice(&ttl.to_be_bytes());
-    block[10..12].copy_from_slice(&(N as u16).to_be_bytes());
+    block[2..12].copy_from_slice(&rr_head_octets(rtype, ttl, N as u16));
     for ip in ips {
         block[12..].copy_from_slice(&octets(ip));
         out.extend_from_slice(&block);
     }
 }
 
-/// Type, class IN, TTL and RDLENGTH of a record.
+/// Type, class IN, TTL and RDLENGTH of a record: the 10 octets between its owner and its RDATA.
+fn rr_head_octets(rtype: u16, ttl: u32, rdlen: u16) -> [u8; 10] {
+    let mut head = [0u8; 10];
+    head[..2].copy_from_slice(&rtype.to_be_bytes());
+    head[2..4].copy_from_slice(&CLASS_IN.to_be_bytes());
+    head[4..8].copy_from_slice(&ttl.to_be_bytes());
+    head[8..].copy_from_slice(&rdlen.to_be_bytes());
+    head
+}
+
+/// Appends a record's type, class IN, TTL and RDLENGTH ([`rr_head_octets`]).
 fn rr_head(out: &mut Vec<u8>, rtype: u16, ttl: u32, rdlen: u16) {
-    out.extend_from_slice(&rtype.to_be_bytes());
-    out.extend_from_slice(&CLASS_IN.to_be_bytes());
-    out.extend_from_slice(&ttl.to_be_bytes());
-    out.extend_from_slice(&rdlen.to_be_bytes());
+    out.extend_from_slice(&rr_head_octets(rtype, ttl, rdlen));
 }
 
 #[cfg(test)]
