@@ -9,7 +9,7 @@
 //! Run: `cargo bench --bench cores`. Environment: `CORES_THREADS` (comma-separated counts,
 //! default `1,2`, each capped at the CPUs present), `CORES_QUERIES` (answers per thread per run,
 //! default 2,000,000), `CORES_REPS` (runs per count; the quickest is kept, as other tenants of the
-//! machine only ever add time, default 5), `CORES_MIXES` (default `pods,nx20,svc10,resolver`).
+//! machine only ever add time, default 5), `CORES_MIXES` (default `pods,nx20,svc10,resolver,expected`).
 //!
 //! Each thread's CPU time is read from `/proc/thread-self/schedstat` (nanoseconds on the CPU), so
 //! a thread that waits for a CPU is not charged for it; the machine should be otherwise idle.
@@ -47,7 +47,9 @@ impl Rng {
 
 /// The mixes of `bench/run.sh`, on this zone: `pods` (pod names, all hits), `nx20` (80% pod
 /// names, 20% NXDOMAIN: half unknown ordinals, half search-path junk), `svc10` (service names,
-/// 10 addresses each), `resolver` (nx20 with the DO bit and a client COOKIE).
+/// 10 addresses each), `resolver` (nx20 with the DO bit and a client COOKIE); and `expected`
+/// (not a harness mix): names StatefulSets expect and whose pods are missing, every answer an
+/// NXDOMAIN with `expected-negative-ttl`, as clients see while a pod is recreated.
 fn mix(name: &str, seed: u64) -> Vec<Vec<u8>> {
     let mut rng = Rng(seed | 1);
     (0..4096)
@@ -56,6 +58,7 @@ fn mix(name: &str, seed: u64) -> Vec<Vec<u8>> {
             let nx = matches!(name, "nx20" | "resolver") && rng.below(5) == 0;
             let q = match (name, nx) {
                 ("svc10", _) => format!("svc-{s}.default.svc.cluster.local."),
+                ("expected", _) => format!("db-{s}-{p}.svc-{s}.default.svc.cluster.local."),
                 (_, true) if rng.below(2) == 0 => format!("web-{}.svc-{s}.default.svc.cluster.local.", 10 + p),
                 (_, true) => format!("web-{p}.svc-{s}.default.svc.cluster.local.default.svc.cluster.local."),
                 _ => format!("web-{p}.svc-{s}.default.svc.cluster.local."),
@@ -112,7 +115,7 @@ fn main() {
     println!("cores: {count} answers per thread per run, the quickest of {reps} runs, {cpus} CPUs present");
     println!("| mix | threads | CPU ns/answer | x 1 thread |");
     println!("|---|---|---|---|");
-    let mixes = std::env::var("CORES_MIXES").unwrap_or_else(|_| "pods,nx20,svc10,resolver".into());
+    let mixes = std::env::var("CORES_MIXES").unwrap_or_else(|_| "pods,nx20,svc10,resolver,expected".into());
     for name in mixes.split(',').map(str::trim) {
         let queries = Arc::new(mix(name, 0x9e37_79b9_7f4a_7c15));
         // The counts take turns, run by run, so that a slow spell of the machine falls on all

@@ -265,10 +265,17 @@ async fn tcp_answers_over_64_kib_are_well_formed_and_truncated() {
             "{rtype}: additional data dropped first"
         );
     }
+    // Over UDP the same answer is a TC=1 reply with no records, and the client retries over TCP.
+    let (udp, _) = udp_message(s.dns, &query("big.default.svc.cluster.local.", RecordType::A, Some(1232))).await;
+    assert!(udp.metadata.truncation && udp.answers.is_empty(), "UDP: TC=1 and no records");
     let (code, metrics) = tokio::task::block_in_place(|| s.http_get("/metrics"));
     assert_eq!(code, 200);
-    let truncated = support::server::metric_in(&metrics, r#"headless_dns_truncated_replies_total{transport="tcp"}"#);
-    assert_eq!(truncated, Some(2.0), "counted");
+    let truncated = |transport: &str| {
+        let series = format!(r#"headless_dns_truncated_replies_total{{transport="{transport}"}}"#);
+        support::server::metric_in(&metrics, &series)
+    };
+    assert_eq!(truncated("tcp"), Some(2.0), "counted per transport");
+    assert_eq!(truncated("udp"), Some(1.0), "counted per transport");
     // A query that fits is still answered whole on the same server.
     let replies = tcp_messages(s.dns, &[query("big-7.big.default.svc.cluster.local.", RecordType::A, None)]).await;
     assert!(!replies[0].metadata.truncation);

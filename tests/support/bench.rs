@@ -66,7 +66,9 @@ impl RssSampler {
 
 /// The answer-path benchmarks' zone (`micro`, `cores`): `cluster.local` with 1,000 headless
 /// services of 10 pods each, `web-<p>.svc-<s>.default.svc`, pod `p` of service `s` at
-/// 10.<s/256>.<s%256>.<p+1>.
+/// 10.<s/256>.<s%256>.<p+1>. Each service also governs a StatefulSet `db-<s>` of 10 replicas
+/// that has no pod yet: `db-<s>-<p>.svc-<s>.default.svc` is a name it expects (a negative
+/// answer with `expected-negative-ttl`), and every other negative is checked against them.
 pub fn zones() -> headless_dns::dns::answer::Zones {
     use headless_dns::dns::answer::Zones;
     use headless_dns::dns::zone::{PodsMode, PtrMode, Ttls, ZoneSettings, ZoneSpec};
@@ -89,6 +91,7 @@ pub fn zones() -> headless_dns::dns::answer::Zones {
         names.push((format!("svc-{s}.default.svc").into(), all));
         index
             .publish(&Owner::Service(ObjectKey::new("default", format!("svc-{s}"))), Published { names, ptrs: vec![] });
+        index.set_expected("default", &format!("db-{s}"), Some((format!("svc-{s}.default.svc").into(), 0..10)));
     }
     index.set_synced(true);
     Zones::new(
