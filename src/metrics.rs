@@ -104,6 +104,9 @@ pub struct Metrics {
     /// Requests answered and their sampled latencies (`requests_total`,
     /// `request_duration_seconds`): every writer's [`RequestTally`], summed at scrape.
     requests: Arc<RequestTallies>,
+    /// Truncated replies and expected negatives (`truncated_replies_total`,
+    /// `expected_negatives_total`): every answering thread's own counts, summed at scrape.
+    answers: Arc<AnswerCounts>,
     /// Index entries by record kind (computed at scrape).
     pub index_names: Family<RecordKindLabels, Gauge>,
     /// Names skipped as malformed (computed at scrape).
@@ -122,12 +125,8 @@ pub struct Metrics {
     /// DNS programming latency: from the object's change time in the API (a pod's condition
     /// transition, an EndpointSlice's `last-change-trigger-time`) to the new answer being served.
     pub programming_latency: Family<ProgrammingLabels, Histogram>,
-    /// Replies sent with TC=1 because the answer did not fit.
-    pub truncated: Family<TransportLabels, Counter>,
     /// Manifest documents that could not be used (each reload counts each bad document again).
     pub manifest_errors: Counter,
-    /// Negative answers for names a StatefulSet expects (sent with the short negative TTL).
-    pub expected_negatives: Counter,
     /// Names StatefulSets expect that have no address now (computed at scrape).
     pub expected_missing: Gauge,
     /// Zone transfers served.
@@ -275,6 +274,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("headless_dns");
         let requests = Arc::new(RequestTallies { tcp: RequestTally::new(true), workers: Mutex::default() });
         registry.register_collector(Box::new(requests.clone()));
+        let answers = Arc::new(AnswerCounts::default());
+        registry.register_collector(Box::new(answers.clone()));
         let index_names = Family::<RecordKindLabels, Gauge>::default();
         registry.register("index_names", "Names held in the index, by record kind", index_names.clone());
         let skipped_names = Gauge::default();
@@ -308,26 +309,12 @@ impl Metrics {
             "From an object's change time in the API to the changed answer being served",
             programming_latency.clone(),
         );
-        let truncated = Family::<TransportLabels, Counter>::default();
-        registry.register(
-            "truncated_replies",
-            "Replies sent with TC=1 because the answer did not fit (UDP: the client retries over TCP; \
-             TCP: over 65,535 octets, as many whole records as fit)",
-            truncated.clone(),
-        );
         let manifest_errors = Counter::default();
         registry.register(
             "manifest_errors",
             "Manifest documents that could not be used, counted at every reload that reads them; the \
              file's last good objects keep serving",
             manifest_errors.clone(),
-        );
-        let expected_negatives = Counter::default();
-        registry.register(
-            "expected_negatives",
-            "Negative answers for names a StatefulSet expects (pod missing, Pending, not Ready or terminating), \
-             sent with expected-negative-ttl",
-            expected_negatives.clone(),
         );
         let expected_missing = Gauge::default();
         registry.register(
@@ -371,9 +358,8 @@ impl Metrics {
             streaming_list_fallbacks,
             watch_last_event_age,
             programming_latency,
-            truncated,
+            answers,
             manifest_errors,
-            expected_negatives,
             expected_missing,
         }
     }
@@ -415,6 +401,138 @@ impl Metrics {
         }
         out
     }
+}
+
+/// One thread's counts of replies that go with TC=1 (by transport: UDP, TCP) and of negative
+/// answers for names a StatefulSet expects. Written by its thread alone (relaxed adds on a line of
+/// its own), read at scrape: a shared counter, and a counter family's lock, are cache lines every
+/// UDP worker would write, as the request counts were before [`RequestTally`].
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct ThreadCounts {
+    truncated: [AtomicU64; 2],
+    expected_negatives: AtomicU64,
+}
+
+/// Every answering thread's [`ThreadCounts`]: the collector of `truncated_replies_total` and
+/// `expected_negatives_total`.
+#[derive(Debug, Default)]
+struct AnswerCounts {
+    /// The counts of the threads alive, and the totals of those that have exited (truncated by
+    /// transport, expected negatives): under one lock, so that a scrape never sees a thread's
+    /// counts twice or not at all while it exits, and a counter never goes back.
+    threads: Mutex<(Vec<Arc<ThreadCounts>>, [u64; 3])>,
+}
+
+impl AnswerCounts {
+    /// New counts for a thread, summed at every scrape from now on.
+    fn register(&self) -> Arc<ThreadCounts> {
+        let counts = Arc::new(ThreadCounts::default());
+        self.threads.lock().unwrap_or_else(|e| e.into_inner()).0.push(counts.clone());
+        counts
+    }
+
+    /// Folds an exiting thread's counts into the totals of exited threads.
+    fn retire(&self, counts: &Arc<ThreadCounts>) {
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        let (live, retired) = &mut *threads;
+        live.retain(|c| !Arc::ptr_eq(c, counts));
+        for (total, n) in retired.iter_mut().zip(counts.values()) {
+            *total += n;
+        }
+    }
+
+    /// Truncated replies over UDP and TCP, and expected negatives, over every thread.
+    fn totals(&self) -> [u64; 3] {
+        let threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        let (live, mut sum) = (&threads.0, threads.1);
+        for counts in live {
+            for (total, n) in sum.iter_mut().zip(counts.values()) {
+                *total += n;
+            }
+        }
+        sum
+    }
+}
+
+impl ThreadCounts {
+    /// Truncated over UDP, over TCP, expected negatives.
+    fn values(&self) -> [u64; 3] {
+        let [udp, tcp] = &self.truncated;
+        [udp, tcp, &self.expected_negatives].map(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+impl Collector for AnswerCounts {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let [udp, tcp, expected] = self.totals();
+        let mut truncated = encoder.encode_descriptor(
+            "truncated_replies",
+            "Replies sent with TC=1 because the answer did not fit (UDP: the client retries over TCP; \
+             TCP: over 65,535 octets, as many whole records as fit)",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        // A transport appears once a reply over it was truncated, as a counter family's would.
+        for (transport, n) in [("udp", udp), ("tcp", tcp)] {
+            if n > 0 {
+                truncated
+                    .encode_family(&TransportLabels { transport })?
+                    .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+            }
+        }
+        encoder
+            .encode_descriptor(
+                "expected_negatives",
+                "Negative answers for names a StatefulSet expects (pod missing, Pending, not Ready or \
+                 terminating), sent with expected-negative-ttl",
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?
+            .encode_counter::<NoLabelSet, _, u64>(&expected, None)?;
+        Ok(())
+    }
+}
+
+/// This thread's [`ThreadCounts`] in the process-wide metrics, folded into the exited threads'
+/// totals as the thread exits.
+struct LocalCounts(Arc<ThreadCounts>);
+
+impl Drop for LocalCounts {
+    fn drop(&mut self) {
+        metrics().answers.retire(&self.0);
+    }
+}
+
+thread_local! {
+    static LOCAL_COUNTS: LocalCounts = LocalCounts(metrics().answers.register());
+}
+
+/// Adds one to the counter `which` (0: truncated over UDP, 1: over TCP, 2: expected negatives)
+/// of the calling thread's [`ThreadCounts`], or, while the thread exits, straight to the exited
+/// threads' totals.
+#[inline]
+fn count_here(which: usize, counter: fn(&ThreadCounts) -> &AtomicU64) {
+    let counted = LOCAL_COUNTS.try_with(|local| counter(&local.0).fetch_add(1, Ordering::Relaxed));
+    if counted.is_err() {
+        metrics().answers.threads.lock().unwrap_or_else(|e| e.into_inner()).1[which] += 1;
+    }
+}
+
+/// Counts a reply sent with TC=1 because the answer did not fit, over TCP or UDP, in the calling
+/// thread's own counts (`truncated_replies_total`).
+pub fn count_truncated(over_tcp: bool) {
+    if over_tcp {
+        count_here(1, |c| &c.truncated[1]);
+    } else {
+        count_here(0, |c| &c.truncated[0]);
+    }
+}
+
+/// Counts a negative answer for a name a StatefulSet expects, in the calling thread's own counts
+/// (`expected_negatives_total`).
+pub fn count_expected_negative() {
+    count_here(2, |c| &c.expected_negatives);
 }
 
 /// The process-wide metrics.
@@ -484,6 +602,66 @@ mod tests {
     /// The value of the exposition line that starts with `series` (labels included).
     fn value(text: &str, series: &str) -> Option<f64> {
         text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn truncations_and_expected_negatives_are_summed_over_threads_alive_and_exited() {
+        let m = Metrics::new();
+        let (a, b) = (m.answers.register(), m.answers.register());
+        let text = m.encode(&Index::new(), &Health::default());
+        // Nothing truncated yet: no series; no expected negative yet: zero.
+        assert_eq!(value(&text, r#"headless_dns_truncated_replies_total{transport="udp"}"#), None, "{text}");
+        assert_eq!(value(&text, "headless_dns_expected_negatives_total"), Some(0.0), "{text}");
+        a.truncated[0].fetch_add(2, Ordering::Relaxed);
+        b.truncated[0].fetch_add(1, Ordering::Relaxed);
+        b.truncated[1].fetch_add(4, Ordering::Relaxed);
+        a.expected_negatives.fetch_add(5, Ordering::Relaxed);
+        b.expected_negatives.fetch_add(6, Ordering::Relaxed);
+        let scrape = |m: &Metrics| {
+            let text = m.encode(&Index::new(), &Health::default());
+            ["udp", "tcp"]
+                .map(|t| value(&text, &format!(r#"headless_dns_truncated_replies_total{{transport="{t}"}}"#)))
+                .into_iter()
+                .chain([value(&text, "headless_dns_expected_negatives_total")])
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(scrape(&m), [Some(3.0), Some(4.0), Some(11.0)]);
+        // A thread that exits keeps what it counted, once.
+        m.answers.retire(&b);
+        assert_eq!(scrape(&m), [Some(3.0), Some(4.0), Some(11.0)]);
+        assert_eq!(m.answers.threads.lock().unwrap().0.len(), 1, "the exited thread's counts are let go");
+        a.expected_negatives.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(scrape(&m), [Some(3.0), Some(4.0), Some(12.0)]);
+    }
+
+    #[test]
+    fn each_thread_counts_into_its_own_counts_and_they_outlive_it() {
+        // The process-wide metrics, which other tests count into meanwhile (a few each): what
+        // these threads count must all be there, once, after they have exited.
+        const N: u64 = 1_000_000;
+        let before = metrics().answers.totals();
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let both = both.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..N {
+                        count_expected_negative();
+                    }
+                    count_truncated(true);
+                    let mine = LOCAL_COUNTS.with(|c| Arc::as_ptr(&c.0) as usize);
+                    // Both threads are alive here: their counts cannot share an address.
+                    both.wait();
+                    mine
+                })
+            })
+            .collect();
+        let mine: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_ne!(mine[0], mine[1], "each thread has counts of its own");
+        let after = metrics().answers.totals();
+        let added = after[2] - before[2];
+        assert!((2 * N..2 * N + 10_000).contains(&added), "expected negatives added once each: {added}");
+        assert!(after[1] - before[1] >= 2, "TCP truncations");
     }
 
     #[test]

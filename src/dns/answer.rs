@@ -677,7 +677,7 @@ impl Zones {
     fn nxdomain(&self, apex: &Name, key: &str) -> Answer {
         let mut answer = self.negative(apex, ResponseCode::NXDomain);
         if self.index.is_expected(key) {
-            crate::metrics::metrics().expected_negatives.inc();
+            crate::metrics::count_expected_negative();
             let ttl = self.settings.ttls.expected_negative;
             for soa in &mut answer.authority {
                 soa.ttl = ttl;

@@ -261,7 +261,7 @@ pub fn answer(zones: &Zones, raw: &[u8], client: IpAddr, out: &mut Vec<u8>) -> F
                 // A name a StatefulSet expects: SOA TTL and MINIMUM at `expected-negative-ttl`, as
                 // the general path sets them (`Zones::nxdomain`).
                 let (soa_ttl, minimum) = if other.is_none() && index.is_expected(key) {
-                    crate::metrics::metrics().expected_negatives.inc();
+                    crate::metrics::count_expected_negative();
                     (ttls.expected_negative, ttls.expected_negative)
                 } else {
                     (ttls.negative_soa(), ttls.soa_minimum)

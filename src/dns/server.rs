@@ -29,7 +29,7 @@ use hickory_proto::rr::RecordType;
 use super::fast::{self, Fast};
 use super::general::{Responder, TransferReply, Transport};
 use super::xfr;
-use crate::metrics::{LATENCY_SAMPLE, RequestTally, TransferLabels, TransportLabels, ZoneLabels, metrics};
+use crate::metrics::{LATENCY_SAMPLE, RequestTally, TransferLabels, ZoneLabels, count_truncated, metrics};
 
 /// Why the DNS sockets could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -202,7 +202,7 @@ pub fn answer_datagram(
             Fast::Answered { rcode, qtype } => Some((rcode, Some(qtype))),
             Fast::Fallback => responder.respond(raw, src, Transport::Udp).map(|reply| {
                 if reply.truncated {
-                    metrics().truncated.get_or_create(&TransportLabels { transport: "udp" }).inc();
+                    count_truncated(false);
                 }
                 *out = reply.bytes;
                 (reply.rcode, reply.qtype)
@@ -318,7 +318,7 @@ fn send_replies(
             .flatten();
         match cut.map(|bytes| sock.send_to(&bytes, dests[i])) {
             Some(Ok(_)) => {
-                metrics().truncated.get_or_create(&TransportLabels { transport: "udp" }).inc();
+                count_truncated(false);
                 sent += 1;
             }
             Some(Err(again)) => debug!(dest = %dests[i], %error, %again, "udp send error, truncated reply too"),
@@ -455,7 +455,7 @@ async fn tcp_connection(
             None => continue,
         };
         if reply.truncated {
-            metrics().truncated.get_or_create(&TransportLabels { transport: "tcp" }).inc();
+            count_truncated(true);
         }
         write_framed(&mut stream, &reply.bytes, limits).await?;
         metrics().observe_tcp_request(reply.qtype, reply.rcode, start.elapsed());
