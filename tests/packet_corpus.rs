@@ -124,6 +124,17 @@ fn error_replies_reach_udp_clients_whatever_the_size_of_the_question_section() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Bug (found by cargo-fuzz): the NOTAUTH reply to a request whose TSIG does not verify echoed
+/// every question and the request's key name, with no regard for the UDP limit: a request of 47
+/// questions got 736 octets over UDP, where 512 is the most without EDNS.
+#[test]
+fn the_reply_to_a_request_whose_tsig_does_not_verify_fits_the_udp_limit() {
+    let f = Fixture::new();
+    let failures: Vec<String> =
+        corpus::bugs::unverified_tsig_replies().iter().flat_map(|case| run_in_process(&f, case)).collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// A reply to a question compressed into the header must decode and echo the question asked
 /// (or be FORMERR).
 fn question_echoed(raw: &[u8], reply: &[u8], limit: usize, transport: &str) -> Result<(), String> {

@@ -180,7 +180,7 @@ impl Responder {
             metrics().transfers.get_or_create(&TransferLabels { kind, zone, outcome }).inc();
         };
         let mut one = |rcode: ResponseCode| {
-            let mut bytes = xfr::error_reply(&request.message, rcode);
+            let mut bytes = xfr::error_reply(&request.message, rcode, true);
             if let Some(s) = signer.as_mut() {
                 bytes = s.sign(bytes);
             }
@@ -189,12 +189,12 @@ impl Responder {
         if let Some(v) = verified.as_ref().filter(|v| v.error.is_some()) {
             tracing::info!(%src, zone, kind, key = %v.claimed_key(), error = ?v.error, "zone transfer refused: bad TSIG");
             count("notauth", zone);
-            let bytes = v.error_reply(xfr::error_reply(&request.message, ResponseCode::NotAuth));
+            let (bytes, truncated) = unverified_reply(v, &request.message, transport);
             return Some(TransferReply::One(Reply {
                 bytes,
                 rcode: ResponseCode::NotAuth,
                 qtype: Some(qtype),
-                truncated: false,
+                truncated,
             }));
         }
         let key = verified.as_ref().and_then(|v| v.key_name());
@@ -270,8 +270,8 @@ impl Responder {
                 None => {
                     let Ok(message) = hickory_proto::op::Message::from_vec(&v.unsigned) else { return formerr() };
                     let qtype = message.queries.first().map(|q| q.query_type());
-                    let bytes = v.error_reply(xfr::error_reply(&message, ResponseCode::NotAuth));
-                    Some(Reply { bytes, rcode: ResponseCode::NotAuth, qtype, truncated: false })
+                    let (bytes, truncated) = unverified_reply(&v, &message, transport);
+                    Some(Reply { bytes, rcode: ResponseCode::NotAuth, qtype, truncated })
                 }
             },
             Err(tsig::Malformed) => formerr(),
@@ -405,6 +405,26 @@ impl Responder {
         answer.authority.clear();
         encode(&metadata, &answer)
     }
+}
+
+/// The NOTAUTH reply to a request whose TSIG did not verify, with the TSIG error (RFC 8945
+/// section 5.2), and whether it was cut. It echoes the request's question and carries its key
+/// name (up to 255 octets each), so over UDP it may not fit the limit: it then goes without the
+/// question and with TC=1, as a signed reply that does not fit is cut (RFC 8945 section 5.3), and
+/// the client may ask again over TCP. Without a question it always fits: the header, an OPT and
+/// the TSIG record come to about 400 octets at most.
+fn unverified_reply(v: &tsig::Verified, request: &hickory_proto::op::Message, transport: Transport) -> (Vec<u8>, bool) {
+    let whole = v.error_reply(xfr::error_reply(request, ResponseCode::NotAuth, true));
+    let limit = match transport {
+        Transport::Udp => udp_limit(request.edns.as_ref()),
+        Transport::Tcp => u16::MAX,
+    };
+    if whole.len() <= usize::from(limit) {
+        return (whole, false);
+    }
+    let mut cut = xfr::error_reply(request, ResponseCode::NotAuth, false);
+    cut[2] |= 0x02; // TC
+    (v.error_reply(cut), true)
 }
 
 /// A reply with no question and no records: the header with `rcode` (and TC when asked), plus

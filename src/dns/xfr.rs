@@ -458,18 +458,24 @@ fn push_opt(buf: &mut Vec<u8>) {
     buf[10..12].copy_from_slice(&ar.to_be_bytes());
 }
 
-/// A reply to `request` with `rcode`, its question and no records (with an OPT when the
-/// request had one).
-pub fn error_reply(request: &Message, rcode: ResponseCode) -> Vec<u8> {
+/// A reply to `request` with `rcode` and no records (with an OPT when the request had one). It
+/// echoes the question when `echo` is set and the request asked exactly one (RFC 9619); a reply
+/// to any other count carries none, as the general path's FORMERR to such a request does, so
+/// that a question section of any size never makes it too large.
+pub fn error_reply(request: &Message, rcode: ResponseCode, echo: bool) -> Vec<u8> {
+    let question = match request.queries.as_slice() {
+        [one] if echo => Some(one),
+        _ => None,
+    };
     let mut buf = Vec::with_capacity(64);
     {
         let mut encoder = BinEncoder::new(&mut buf);
         let _ = encoder.emit_vec(&[0; 12]);
-        for q in &request.queries {
+        if let Some(q) = question {
             let _ = q.emit(&mut encoder);
         }
     }
-    let header = response_header(request, rcode, request.queries.len() as u16, 0, false);
+    let header = response_header(request, rcode, u16::from(question.is_some()), 0, false);
     buf[..12].copy_from_slice(&header);
     if request.edns.is_some() {
         push_opt(&mut buf);

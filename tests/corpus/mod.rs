@@ -29,6 +29,7 @@ use headless_dns::journal::{Journal, JournalLimits};
 use headless_dns::model::ObjectKey;
 use headless_dns::source::manifests;
 use hickory_proto::op::Message;
+use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::{Name, RData, RecordType};
 
 /// The client address requests come from.
@@ -434,6 +435,26 @@ pub fn opt(payload: u16, version: u8, options: &[(u16, &[u8])]) -> Vec<u8> {
     o.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
     o.extend_from_slice(&rdata);
     o
+}
+
+/// A TSIG record (RFC 8945 section 4.2) for `key` (wire form), algorithm hmac-sha256, signed now
+/// with an empty MAC: a request signed with a key the server does not know (BADKEY), or a forged
+/// signature (BADSIG).
+pub fn tsig(key: &[u8], original_id: u16) -> Vec<u8> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut rdata = name("hmac-sha256.");
+    rdata.extend_from_slice(&now.to_be_bytes()[2..]);
+    rdata.extend_from_slice(&300u16.to_be_bytes());
+    rdata.extend_from_slice(&0u16.to_be_bytes()); // MAC size
+    rdata.extend_from_slice(&original_id.to_be_bytes());
+    rdata.extend_from_slice(&[0, 0, 0, 0]); // error, other length
+    let mut r = key.to_vec();
+    r.extend_from_slice(&250u16.to_be_bytes());
+    r.extend_from_slice(&wire::ANY.to_be_bytes());
+    r.extend_from_slice(&0u32.to_be_bytes());
+    r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    r.extend_from_slice(&rdata);
+    r
 }
 
 /// A standard query (opcode QUERY, RD as given by `flags`) for `qname`, with an OPT of
@@ -1023,6 +1044,41 @@ pub mod bugs {
         ]
     }
 
+    /// Requests whose TSIG does not verify (a key we do not know), whose NOTAUTH reply (RFC 8945
+    /// section 5.2) echoed every question and carried the request's key name: over UDP it must
+    /// still fit in 512 octets (found by cargo-fuzz's `packet` target: 47 questions, 736 octets).
+    /// - three 200-octet questions: RFC 9619 allows one; the reply carries none, as the FORMERR
+    ///   for such a request does;
+    /// - one 255-octet question and a 250-octet key name, no EDNS: 12 + 259 + 306 octets with the
+    ///   question; without it (and TC=1, as RFC 8945 section 5.3 cuts a signed reply) it fits.
+    pub fn unverified_tsig_replies() -> Vec<Case> {
+        /// No records, and a TSIG record last that says BADKEY.
+        fn badkey(m: &Message) -> Result<(), String> {
+            empty(m)?;
+            match m.additionals.last().map(|r| &r.data) {
+                Some(RData::TSIG(t)) if t.error == Some(TsigError::BadKey) => Ok(()),
+                other => Err(format!("want a TSIG record with BADKEY last, got {other:?}")),
+            }
+        }
+        let case = |name: &str, packet: Vec<u8>| {
+            let e = Expect::Rcode(rcode::NOTAUTH, badkey);
+            Case { name: name.into(), packet, udp: e, tcp: e, live: true }
+        };
+        let unknown = name("no-such-key.");
+        let mut three = header(0x1101, 0, [3, 0, 0, 1]);
+        for c in ["a", "b", "c"] {
+            three.extend(question(&name(&name_of_wire_len(200).replace('a', c)), wire::A, wire::IN));
+        }
+        three.extend(tsig(&unknown, 0x1101));
+        let mut long = header(0x1102, 0, [1, 0, 0, 1]);
+        long.extend(question(&name(&name_of_wire_len(255)), wire::A, wire::IN));
+        long.extend(tsig(&name(&name_of_wire_len(250).replace("cluster.local.", "keys.example.")), 0x1102));
+        vec![
+            case("three questions, TSIG of an unknown key", three),
+            case("a 255-octet question, TSIG of an unknown 250-octet key", long),
+        ]
+    }
+
     /// Every packet above.
     pub fn all() -> Vec<Case> {
         let mut v = vec![
@@ -1033,6 +1089,7 @@ pub mod bugs {
             question_pointer_into_header(3),
         ];
         v.extend(oversized_error_replies());
+        v.extend(unverified_tsig_replies());
         v
     }
 }
