@@ -36,6 +36,15 @@ pub fn udp_limit(edns: Option<&Edns>) -> u16 {
     edns.map_or(MIN_UDP_PAYLOAD, |e| e.max_payload().clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD))
 }
 
+/// The largest reply `transport` carries to a request with `edns`: [`udp_limit`] over UDP, a
+/// whole message over TCP (65,535 octets, RFC 1035 section 4.2.2).
+fn reply_limit(transport: Transport, edns: Option<&Edns>) -> u16 {
+    match transport {
+        Transport::Udp => udp_limit(edns),
+        Transport::Tcp => u16::MAX,
+    }
+}
+
 /// The transport a request came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -257,13 +266,18 @@ impl Responder {
         };
         let zones = self.zones.load();
         match zones.keys().verify(raw, tsig::now()) {
-            Ok(None) => self.respond_unsigned(raw, src, transport),
+            Ok(None) => self.respond_unsigned(raw, src, transport, 0),
             // RFC 8945 section 5.2: the signature is checked first; a reply to a signed request
             // is signed, one to a request that does not verify carries the TSIG error (and is
             // not answered).
             Ok(Some(v)) => match v.response_signer() {
                 Some(mut signer) => {
-                    let Some(mut reply) = self.respond_unsigned(&v.unsigned, src, transport) else { return formerr() };
+                    // RFC 8945 section 5.3: the reply leaves room for its TSIG; one that does not
+                    // fit then is cut (TC=1, no records) as any reply too large for UDP is.
+                    let room = signer.overhead();
+                    let Some(mut reply) = self.respond_unsigned(&v.unsigned, src, transport, room) else {
+                        return formerr();
+                    };
                     reply.bytes = signer.sign(reply.bytes);
                     Some(reply)
                 }
@@ -279,7 +293,8 @@ impl Responder {
     }
 
     /// [`Responder::respond`] for a request without a TSIG record.
-    fn respond_unsigned(&self, raw: &[u8], src: SocketAddr, transport: Transport) -> Option<Reply> {
+    /// `reserve` octets of the transport's limit are kept free (for a TSIG record added after).
+    fn respond_unsigned(&self, raw: &[u8], src: SocketAddr, transport: Transport, reserve: usize) -> Option<Reply> {
         let header = Header::read(&mut BinDecoder::new(raw)).ok()?;
         if header.metadata.message_type == MessageType::Response {
             return None;
@@ -345,10 +360,8 @@ impl Responder {
             }
             r
         });
-        let limit = match transport {
-            Transport::Udp => udp_limit(request.edns.as_ref()),
-            Transport::Tcp => u16::MAX,
-        };
+        let reserve = u16::try_from(reserve).unwrap_or(u16::MAX);
+        let limit = reply_limit(transport, request.edns.as_ref()).saturating_sub(reserve);
         let qtype = match request.queries.queries() {
             [q] => Some(q.query_type()),
             _ => None,
@@ -415,11 +428,7 @@ impl Responder {
 /// the TSIG record come to about 400 octets at most.
 fn unverified_reply(v: &tsig::Verified, request: &hickory_proto::op::Message, transport: Transport) -> (Vec<u8>, bool) {
     let whole = v.error_reply(xfr::error_reply(request, ResponseCode::NotAuth, true));
-    let limit = match transport {
-        Transport::Udp => udp_limit(request.edns.as_ref()),
-        Transport::Tcp => u16::MAX,
-    };
-    if whole.len() <= usize::from(limit) {
+    if whole.len() <= usize::from(reply_limit(transport, request.edns.as_ref())) {
         return (whole, false);
     }
     let mut cut = xfr::error_reply(request, ResponseCode::NotAuth, false);

@@ -607,6 +607,16 @@ pub struct ResponseSigner {
 }
 
 impl ResponseSigner {
+    /// The octets [`ResponseSigner::sign`] adds to each message: the TSIG record (RFC 8945
+    /// section 4.2), its owner the key's name and its MAC as long as the algorithm's digest. A
+    /// reply that must fit a limit is made this much smaller before it is signed.
+    pub fn overhead(&self) -> usize {
+        let alg = &self.key.algorithm;
+        // Owner, type, class, TTL, RDLENGTH; algorithm name, time signed (6), fudge, MAC size,
+        // MAC, original ID, error, other length.
+        wire_name(&self.key.name).len() + 10 + alg.wire_name().len() + 6 + 2 + 2 + alg.len + 2 + 2 + 2
+    }
+
     /// Signs the next message of the response. The first message's MAC covers the request's MAC,
     /// the message and every TSIG variable; each later one covers the previous MAC, the message
     /// and the timers only.
@@ -726,6 +736,18 @@ key "transfer-key" {
     }
 
     #[test]
+    fn a_signature_takes_the_octets_its_signer_reserves_for_every_algorithm() {
+        // The second key of FILE is hmac-sha512 under a name of another length.
+        let ring = KeyRing::parse(FILE).unwrap();
+        for key in ["transfer-key", "other"] {
+            let signed = ring.signer(&Name::from_ascii(key).unwrap()).unwrap().sign_request(query()).unwrap();
+            let mut signer = ring.verify(&signed, now()).unwrap().unwrap().response_signer().unwrap();
+            let reply = query();
+            assert_eq!(signer.sign(reply.clone()).len() - reply.len(), signer.overhead(), "{key}");
+        }
+    }
+
+    #[test]
     fn responses_chain_their_macs_across_messages() {
         // The secondary's side, as RFC 8945 section 5.3.1 checks it.
         let ring = KeyRing::parse(FILE).unwrap();
@@ -741,6 +763,7 @@ key "transfer-key" {
             msg[2] |= 0x80;
             msg[1] = n; // each message differs
             let out = signer.sign(msg.clone());
+            assert_eq!(out.len() - msg.len(), signer.overhead(), "the room a signed reply leaves");
             let found = find_tsig(&out).unwrap().unwrap();
             let rr = parse_tsig(&out, found.start).unwrap();
             let mut expect = Vec::new();

@@ -142,6 +142,8 @@ impl Fixture {
             ..Default::default()
         };
         let big = NameData { v4: (0..120u8).map(|i| Ipv4Addr::new(10, 245, 0, i)).collect(), ..Default::default() };
+        // 28 addresses: a 498-octet answer without EDNS, over 512 once signed.
+        let med = NameData { v4: (0..28u8).map(|i| Ipv4Addr::new(10, 246, 0, i)).collect(), ..Default::default() };
         let ext = NameData { cname: Some(Name::from_ascii("example.com.").unwrap().into()), ..Default::default() };
         index.publish(
             &Owner::Service(ObjectKey::new("default", "other")),
@@ -149,6 +151,7 @@ impl Fixture {
                 names: vec![
                     ("dual.default.svc".into(), dual),
                     ("big.default.svc".into(), big),
+                    ("med.default.svc".into(), med),
                     ("ext.default.svc".into(), ext),
                 ],
                 ptrs: vec![],
@@ -523,6 +526,26 @@ fn ok(_: &Message) -> Result<(), String> {
     Ok(())
 }
 
+/// The last additional record is a TSIG that says no error (a signed reply, RFC 8945 section 5.3).
+fn signed(m: &Message) -> Result<(), String> {
+    match m.additionals.last().map(|r| &r.data) {
+        Some(RData::TSIG(t)) if t.error.is_none() && !t.mac.is_empty() => Ok(()),
+        other => Err(format!("want a signed reply (a TSIG with a MAC last), got {other:?}")),
+    }
+}
+
+/// TC=1, no records, signed.
+fn signed_and_cut(m: &Message) -> Result<(), String> {
+    signed(m)?;
+    if m.metadata.truncation && m.answers.is_empty() { Ok(()) } else { Err(format!("want TC=1 and no answer: {m:?}")) }
+}
+
+/// Every address of `med`, signed.
+fn signed_28_addresses(m: &Message) -> Result<(), String> {
+    signed(m)?;
+    if !m.metadata.truncation && m.answers.len() == 28 { Ok(()) } else { Err(format!("want 28 answers whole: {m:?}")) }
+}
+
 /// Error replies carry no records (an OPT aside).
 fn empty(m: &Message) -> Result<(), String> {
     if m.answers.is_empty() && m.authorities.is_empty() {
@@ -830,6 +853,15 @@ pub fn cases() -> Vec<Case> {
     );
     c.same("signed SOA", sign(query(0x0906, "cluster.local.", SOA, None)), Rcode(NOERROR, ok), false);
     c.same("signed AXFR below the apex", sign(query(0x0907, WEB0, AXFR, None)), Rcode(NOTAUTH, empty), false);
+    // RFC 8945 section 5.3: a signed reply whose TSIG would not fit is cut (TC=1, no records but
+    // the TSIG), so the client asks again over TCP; 28 addresses fit 512 octets, not with the TSIG.
+    c.both(
+        "signed A of 28 addresses, no EDNS",
+        sign(query(0x0909, "med.default.svc.cluster.local.", A, None)),
+        Rcode(NOERROR, signed_and_cut),
+        Rcode(NOERROR, signed_28_addresses),
+        false,
+    );
     let mut bad_mac = sign(query(0x0908, "cluster.local.", AXFR, None));
     let last = bad_mac.len() - 10;
     bad_mac[last] ^= 0xff;
