@@ -608,6 +608,11 @@ mod tests {
             "dns.svc.example.",
             "hostmaster.cluster.local.",
             "A.hostmaster.cluster.local.",
+            // A `*` label is a label like any other here (we hold no wildcard records, RFC 4592):
+            // under the apex it is not the apex, and below it no name.
+            "*.cluster.local.",
+            "*.Cluster.LOCAL.",
+            "*.nginx.default.svc.cluster.local.",
         ];
         // Questions of 62 and 70 labels: more suffixes than the 64 the encoder keeps.
         let long: Vec<String> = [60, 68].iter().map(|n| format!("{}cluster.local.", "a.".repeat(*n))).collect();

@@ -39,7 +39,9 @@ pub fn relative_key(name: &Name, zone: &Name) -> Option<String> {
     if !zone.zone_of(name) {
         return None;
     }
-    let below = name.num_labels().saturating_sub(zone.num_labels()) as usize;
+    // Every label, a leading `*` included: hickory's `num_labels` leaves it out (the RRSIG label
+    // count, RFC 4034 section 3.1.3), which made `*.<zone>` the zone's apex.
+    let below = name.iter().len().saturating_sub(zone.iter().len());
     let mut key = String::new();
     for (i, label) in name.iter().take(below).enumerate() {
         if i > 0 {
@@ -63,6 +65,9 @@ mod tests {
         let k = |n: &str| relative_key(&Name::from_ascii(n).unwrap(), &zone);
         assert_eq!(k("Web-0.NGINX.default.svc.Cluster.Local."), Some("web-0.nginx.default.svc".into()));
         assert_eq!(k("cluster.local."), Some(String::new()));
+        // hickory's `num_labels` leaves a leading `*` out (RRSIG label counts): it is a label here.
+        assert_eq!(k("*.cluster.local."), Some("*".into()));
+        assert_eq!(k("*.nginx.default.svc.cluster.local."), Some("*.nginx.default.svc".into()));
         assert_eq!(k("example.com."), None);
         assert_eq!(k("local."), None);
     }

@@ -888,6 +888,12 @@ pub fn cases() -> Vec<Case> {
         true,
     );
     c.same("ANY at the apex", query(0x0a05, "cluster.local.", ANY, None), Rcode(NOERROR, any_apex), true);
+    // A `*` label is not a wildcard we hold (RFC 4592): `*.<apex>` is no name, not the apex
+    // (found by cargo-fuzz: the general path took it for the apex, as hickory counts labels
+    // without a leading `*`).
+    c.same("A at *.<apex>", query(0x0a0a, "*.Cluster.LOCAL.", A, None), Rcode(NXDOMAIN, soa_only), true);
+    c.same("SOA at *.<apex>", query(0x0a0b, "*.cluster.local.", SOA, None), Rcode(NXDOMAIN, soa_only), true);
+    c.same("NS at *.<apex>", query(0x0a0c, "*.cluster.local.", NS, Some(1232)), Rcode(NXDOMAIN, soa_only), true);
     c.same(
         "ANY at dns-version",
         query(0x0a06, "dns-version.cluster.local.", ANY, None),
