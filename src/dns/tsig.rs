@@ -446,6 +446,9 @@ fn parse_tsig(raw: &[u8], start: usize) -> Result<TsigRr, Malformed> {
     if u16_at(raw, at)? != TYPE_TSIG || u16_at(raw, at + 2)? != CLASS_ANY {
         return Err(Malformed);
     }
+    // RDLENGTH must cover the fields exactly: octets past the last one make the record
+    // malformed (FORMERR, RFC 8945 section 5.2), as hickory's decoder judges it.
+    let rdata_end = at + 10 + usize::from(u16_at(raw, at + 8)?);
     at += 10; // type, class, TTL, RDLENGTH
     let algorithm = read_name(raw, at)?.to_ascii();
     at = skip_name(raw, at)?;
@@ -459,6 +462,9 @@ fn parse_tsig(raw: &[u8], start: usize) -> Result<TsigRr, Malformed> {
     let error = u16_at(raw, at + 2)?;
     let other_len = usize::from(u16_at(raw, at + 4)?);
     let other = raw.get(at + 6..at + 6 + other_len).ok_or(Malformed)?.to_vec();
+    if at + 6 + other_len != rdata_end {
+        return Err(Malformed);
+    }
     Ok(TsigRr { key_name, algorithm, time, fudge, mac, original_id, error, other })
 }
 

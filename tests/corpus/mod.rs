@@ -866,6 +866,19 @@ pub fn cases() -> Vec<Case> {
     let last = bad_mac.len() - 10;
     bad_mac[last] ^= 0xff;
     c.same("AXFR with a bad MAC", bad_mac, Rcode(NOTAUTH, empty), false);
+    // A TSIG record whose RDATA runs past its last field (RDLENGTH 4 more than its fields) is
+    // malformed: FORMERR (RFC 8945 section 5.2; found by cargo-fuzz, answered NOTAUTH as an
+    // unknown key, with an OPT the request could not be read for).
+    let mut trailing = header(0x090a, 0, [1, 0, 0, 1]);
+    trailing.extend(question(&name("cluster.local."), SOA, IN));
+    let key = name("no-such-key.");
+    let mut record = tsig(&key, 0x090a);
+    let rdlen = key.len() + 8;
+    let longer = u16::from_be_bytes([record[rdlen], record[rdlen + 1]]) + 4;
+    record[rdlen..rdlen + 2].copy_from_slice(&longer.to_be_bytes());
+    record.extend([0, 0, 0, 0]);
+    trailing.extend(record);
+    c.same("TSIG with octets past its last field", trailing, Rcode(FORMERR, empty), true);
 
     // ANY: minimal answers (RFC 8482), never every RRset at the name.
     c.same("ANY with addresses", query(0x0a01, WEB0, ANY, None), Rcode(NOERROR, any_web0), true);
