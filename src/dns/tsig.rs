@@ -468,6 +468,12 @@ fn parse_tsig(raw: &[u8], start: usize) -> Result<TsigRr, Malformed> {
     Ok(TsigRr { key_name, algorithm, time, fudge, mac, original_id, error, other })
 }
 
+/// The RDATA length of a TSIG record (RFC 8945 section 4.2): the algorithm name, time signed (6),
+/// fudge, MAC size, MAC, original ID, error, other length and other data.
+fn tsig_rdata_len(alg_name_len: usize, mac_len: usize, other_len: usize) -> usize {
+    alg_name_len + 6 + 2 + 2 + mac_len + 2 + 2 + 2 + other_len
+}
+
 /// The name in canonical wire form (lower case, uncompressed).
 fn wire_name(name: &Name) -> Vec<u8> {
     let mut out = Vec::with_capacity(32);
@@ -510,7 +516,7 @@ fn append_tsig(
     message.extend_from_slice(&TYPE_TSIG.to_be_bytes());
     message.extend_from_slice(&CLASS_ANY.to_be_bytes());
     message.extend_from_slice(&0u32.to_be_bytes());
-    let rdlen = alg_name.len() + 6 + 2 + 2 + mac.len() + 2 + 2 + 2 + other.len();
+    let rdlen = tsig_rdata_len(alg_name.len(), mac.len(), other.len());
     message.extend_from_slice(&(rdlen as u16).to_be_bytes());
     message.extend_from_slice(&alg_name);
     message.extend_from_slice(&time.to_be_bytes()[2..]);
@@ -618,9 +624,8 @@ impl ResponseSigner {
     /// reply that must fit a limit is made this much smaller before it is signed.
     pub fn overhead(&self) -> usize {
         let alg = &self.key.algorithm;
-        // Owner, type, class, TTL, RDLENGTH; algorithm name, time signed (6), fudge, MAC size,
-        // MAC, original ID, error, other length.
-        wire_name(&self.key.name).len() + 10 + alg.wire_name().len() + 6 + 2 + 2 + alg.len + 2 + 2 + 2
+        // Owner, then type, class, TTL and RDLENGTH, then the RDATA (no other data).
+        wire_name(&self.key.name).len() + 10 + tsig_rdata_len(alg.wire_name().len(), alg.len, 0)
     }
 
     /// Signs the next message of the response. The first message's MAC covers the request's MAC,
