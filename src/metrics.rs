@@ -410,16 +410,9 @@ impl Metrics {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct ThreadCounts {
-    /// By [`TRUNCATED_UDP`], [`TRUNCATED_TCP`] and [`EXPECTED_NEGATIVES`].
-    counts: [AtomicU64; 3],
+    truncated: [AtomicU64; 2],
+    expected_negatives: AtomicU64,
 }
-
-/// Replies sent with TC=1 over UDP: a [`ThreadCounts`] index.
-const TRUNCATED_UDP: usize = 0;
-/// Replies sent with TC=1 over TCP: a [`ThreadCounts`] index.
-const TRUNCATED_TCP: usize = 1;
-/// Negatives for names a StatefulSet expects: a [`ThreadCounts`] index.
-const EXPECTED_NEGATIVES: usize = 2;
 
 /// Every answering thread's [`ThreadCounts`]: the collector of `truncated_replies_total` and
 /// `expected_negatives_total`.
@@ -463,9 +456,10 @@ impl AnswerCounts {
 }
 
 impl ThreadCounts {
-    /// The counts now, by the same indices.
+    /// Truncated over UDP, over TCP, expected negatives.
     fn values(&self) -> [u64; 3] {
-        self.counts.each_ref().map(|c| c.load(Ordering::Relaxed))
+        let [udp, tcp] = &self.truncated;
+        [udp, tcp, &self.expected_negatives].map(|c| c.load(Ordering::Relaxed))
     }
 }
 
@@ -514,11 +508,12 @@ thread_local! {
     static LOCAL_COUNTS: LocalCounts = LocalCounts(metrics().answers.register());
 }
 
-/// Adds one to the count `which` of the calling thread's [`ThreadCounts`], or, while the thread
-/// exits, straight to the exited threads' totals.
+/// Adds one to the counter `which` (0: truncated over UDP, 1: over TCP, 2: expected negatives)
+/// of the calling thread's [`ThreadCounts`], or, while the thread exits, straight to the exited
+/// threads' totals.
 #[inline]
-fn count_here(which: usize) {
-    let counted = LOCAL_COUNTS.try_with(|local| local.0.counts[which].fetch_add(1, Ordering::Relaxed));
+fn count_here(which: usize, counter: fn(&ThreadCounts) -> &AtomicU64) {
+    let counted = LOCAL_COUNTS.try_with(|local| counter(&local.0).fetch_add(1, Ordering::Relaxed));
     if counted.is_err() {
         metrics().answers.threads.lock().unwrap_or_else(|e| e.into_inner()).1[which] += 1;
     }
@@ -527,13 +522,17 @@ fn count_here(which: usize) {
 /// Counts a reply sent with TC=1 because the answer did not fit, over TCP or UDP, in the calling
 /// thread's own counts (`truncated_replies_total`).
 pub fn count_truncated(over_tcp: bool) {
-    count_here(if over_tcp { TRUNCATED_TCP } else { TRUNCATED_UDP });
+    if over_tcp {
+        count_here(1, |c| &c.truncated[1]);
+    } else {
+        count_here(0, |c| &c.truncated[0]);
+    }
 }
 
 /// Counts a negative answer for a name a StatefulSet expects, in the calling thread's own counts
 /// (`expected_negatives_total`).
 pub fn count_expected_negative() {
-    count_here(EXPECTED_NEGATIVES);
+    count_here(2, |c| &c.expected_negatives);
 }
 
 /// The process-wide metrics.
@@ -613,11 +612,11 @@ mod tests {
         // Nothing truncated yet: no series; no expected negative yet: zero.
         assert_eq!(value(&text, r#"headless_dns_truncated_replies_total{transport="udp"}"#), None, "{text}");
         assert_eq!(value(&text, "headless_dns_expected_negatives_total"), Some(0.0), "{text}");
-        a.counts[TRUNCATED_UDP].fetch_add(2, Ordering::Relaxed);
-        b.counts[TRUNCATED_UDP].fetch_add(1, Ordering::Relaxed);
-        b.counts[TRUNCATED_TCP].fetch_add(4, Ordering::Relaxed);
-        a.counts[EXPECTED_NEGATIVES].fetch_add(5, Ordering::Relaxed);
-        b.counts[EXPECTED_NEGATIVES].fetch_add(6, Ordering::Relaxed);
+        a.truncated[0].fetch_add(2, Ordering::Relaxed);
+        b.truncated[0].fetch_add(1, Ordering::Relaxed);
+        b.truncated[1].fetch_add(4, Ordering::Relaxed);
+        a.expected_negatives.fetch_add(5, Ordering::Relaxed);
+        b.expected_negatives.fetch_add(6, Ordering::Relaxed);
         let scrape = |m: &Metrics| {
             let text = m.encode(&Index::new(), &Health::default());
             ["udp", "tcp"]
@@ -631,7 +630,7 @@ mod tests {
         m.answers.retire(&b);
         assert_eq!(scrape(&m), [Some(3.0), Some(4.0), Some(11.0)]);
         assert_eq!(m.answers.threads.lock().unwrap().0.len(), 1, "the exited thread's counts are let go");
-        a.counts[EXPECTED_NEGATIVES].fetch_add(1, Ordering::Relaxed);
+        a.expected_negatives.fetch_add(1, Ordering::Relaxed);
         assert_eq!(scrape(&m), [Some(3.0), Some(4.0), Some(12.0)]);
     }
 
